@@ -1,0 +1,109 @@
+// Per-point arithmetic of the SAPA kernels, shared by the CPU and the CUDA
+// code paths: the mapping of an output point to its low-res window, the
+// bounds of the zero padding, the inverse mapping used by the atomic-free
+// backward, and the dot/axpy inner loops. Everything here is header-only and
+// __host__ __device__, so the CPU tests exercise the arithmetic the GPU runs.
+#pragma once
+
+#include <cstdint>
+
+#include <ATen/OpMathType.h>
+
+#if defined(__CUDACC__)
+#define SAPA_HOST_DEVICE __host__ __device__ __forceinline__
+#else
+#define SAPA_HOST_DEVICE inline
+#endif
+
+// Let the host compiler vectorise reductions without -ffast-math.
+#if !defined(__CUDA_ARCH__) && defined(_OPENMP)
+#define SAPA_PRAGMA(x) _Pragma(#x)
+#define SAPA_SIMD_REDUCTION(var) SAPA_PRAGMA(omp simd reduction(+ : var))
+#define SAPA_SIMD SAPA_PRAGMA(omp simd)
+#else
+#define SAPA_SIMD_REDUCTION(var)
+#define SAPA_SIMD
+#endif
+
+namespace sapa_mm {
+
+// Geometry of one SAPA problem: a (h, w) low-res map, a (H, W) high-res map
+// with H >= h and W >= w, and an odd K x K window around each output point's
+// low-res position. All indices are int64 so large maps cannot overflow.
+struct WindowGeometry {
+  int64_t h, w;  // low-res (key / value) size
+  int64_t H, W;  // high-res (query / output) size
+  int64_t K;     // window size, odd
+  int64_t r;     // window radius, K / 2
+
+  SAPA_HOST_DEVICE WindowGeometry(int64_t h_, int64_t w_, int64_t H_,
+                                  int64_t W_, int64_t K_)
+      : h(h_), w(w_), H(H_), W(W_), K(K_), r(K_ / 2) {}
+
+  SAPA_HOST_DEVICE int64_t taps() const { return K * K; }
+
+  // Low-res row/column of output row i / column j: floor(i * h / H), in
+  // integer arithmetic, so an exact 2x gives i / 2 bit for bit.
+  SAPA_HOST_DEVICE int64_t source_row(int64_t i) const { return i * h / H; }
+  SAPA_HOST_DEVICE int64_t source_col(int64_t j) const { return j * w / W; }
+
+  // Flat low-res index (y * w + x) of tap k of the window centred on
+  // (ci, cj), or -1 where the tap falls into the zero padding.
+  SAPA_HOST_DEVICE int64_t tap_source(int64_t ci, int64_t cj, int64_t k) const {
+    const int64_t y = ci - r + k / K;
+    const int64_t x = cj - r + k % K;
+    if (y < 0 || y >= h || x < 0 || x >= w) return -1;
+    return y * w + x;
+  }
+
+  // Inverse of tap_source: the tap of the window centred on (ci, cj) that
+  // reads low-res point (y, x); only valid for points that window covers.
+  SAPA_HOST_DEVICE int64_t tap_index(int64_t ci, int64_t cj, int64_t y,
+                                     int64_t x) const {
+    return (y - ci + r) * K + (x - cj + r);
+  }
+
+  // Output rows [begin, end) whose windows cover low-res row y, i.e. whose
+  // source row lies in [y - r, y + r]. The first output row with source row
+  // >= c is ceil(c * H / h).
+  SAPA_HOST_DEVICE void covering_rows(int64_t y, int64_t* begin,
+                                      int64_t* end) const {
+    covering(y, h, H, begin, end);
+  }
+  SAPA_HOST_DEVICE void covering_cols(int64_t x, int64_t* begin,
+                                      int64_t* end) const {
+    covering(x, w, W, begin, end);
+  }
+
+ private:
+  SAPA_HOST_DEVICE void covering(int64_t c, int64_t in, int64_t out,
+                                 int64_t* begin, int64_t* end) const {
+    const int64_t lo = c - r < 0 ? 0 : c - r;
+    const int64_t hi = c + r + 1 > in ? in : c + r + 1;
+    *begin = (lo * out + in - 1) / in;
+    *end = (hi * out + in - 1) / in;
+  }
+};
+
+// sum_c a[c] * b[c], accumulated in the op-math type (float for half types).
+template <typename scalar_t, typename acc_t = at::opmath_type<scalar_t>>
+SAPA_HOST_DEVICE acc_t dot(const scalar_t* a, const scalar_t* b, int64_t n) {
+  acc_t acc = 0;
+  SAPA_SIMD_REDUCTION(acc)
+  for (int64_t c = 0; c < n; ++c) {
+    acc += static_cast<acc_t>(a[c]) * static_cast<acc_t>(b[c]);
+  }
+  return acc;
+}
+
+// acc[c] += alpha * x[c] over n channels.
+template <typename scalar_t, typename acc_t = at::opmath_type<scalar_t>>
+SAPA_HOST_DEVICE void axpy(acc_t alpha, const scalar_t* x, acc_t* acc,
+                           int64_t n) {
+  SAPA_SIMD
+  for (int64_t c = 0; c < n; ++c) {
+    acc[c] += alpha * static_cast<acc_t>(x[c]);
+  }
+}
+
+}  // namespace sapa_mm

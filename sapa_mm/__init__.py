@@ -1,0 +1,21 @@
+"""sapa-mm: SAPA upsamplers for OpenMMLab 2.x.
+
+``import sapa_mm`` (or ``custom_imports=dict(imports=['sapa_mm'])`` in a
+config) registers the SAPA upsamplers into mmengine's root ``MODELS``, where
+``mmcv.cnn.build_upsample_layer`` finds them. The operators in
+:mod:`sapa_mm.ops` need torch alone; the modules need mmengine and mmcv.
+"""
+from importlib.util import find_spec
+
+from .ops import EXT_HAS_CUDA, HAS_EXT, aggregate, sapa, similarity
+
+__version__ = '0.1.0'
+__all__ = [
+    'EXT_HAS_CUDA', 'HAS_EXT', '__version__', 'aggregate', 'sapa',
+    'similarity'
+]
+
+if find_spec('mmengine') is not None and find_spec('mmcv') is not None:
+    from .models import *  # noqa: F401,F403
+    from .models import __all__ as _models_all
+    __all__ += _models_all

@@ -1,0 +1,189 @@
+"""Guided upsamplers: modules with ``forward(x, guide)`` that upsample a
+low-res ``x`` (B, C, h, w) to the spatial size (H, W) of a high-res
+``guide`` (B, Cg, H, W).
+
+Heads and necks take an ``upsample_cfg`` and call
+:func:`build_guided_upsampler`, so swapping bilinear, nearest, CARAFE and
+SAPA is a config change. The fixed interpolations ignore the guide's content;
+CARAFE predicts its kernels from ``x``; SAPA compares ``x`` with the guide.
+"""
+from typing import Optional, Union
+
+import torch.nn.functional as F
+from mmcv.ops import CARAFEPack
+from mmengine.registry import MODELS
+from torch import Tensor, nn
+
+from ..ops import checks
+from ..ops.carafe import carafe_reassemble
+
+
+class GuidedUpsampler(nn.Module):
+    """Base of the guided upsamplers.
+
+    Subclasses are built as ``cls(in_channels=..., guide_channels=...,
+    **cfg)`` and implement ``forward(x, guide)``, returning ``x`` upsampled to
+    ``guide``'s (H, W).
+    """
+
+    def check_inputs(self, x: Tensor, guide: Tensor) -> None:
+        name = type(self).__name__
+        checks.check_pair(name, 'guide', guide, 'x', x)
+
+
+@MODELS.register_module()
+class GuidedResize(GuidedUpsampler):
+    """Fixed interpolation (``F.interpolate``) to the guide's size.
+
+    Args:
+        in_channels: channels of ``x`` (unused; part of the interface).
+        guide_channels: channels of the guide (unused).
+        mode: an ``F.interpolate`` mode: 'nearest', 'bilinear', 'bicubic'.
+        align_corners: as in ``F.interpolate``; None for 'nearest'.
+    """
+
+    def __init__(self,
+                 in_channels: Optional[int] = None,
+                 guide_channels: Optional[int] = None,
+                 mode: str = 'bilinear',
+                 align_corners: Optional[bool] = None) -> None:
+        super().__init__()
+        if mode not in ('nearest', 'bilinear', 'bicubic'):
+            raise ValueError(f"GuidedResize: mode must be 'nearest', "
+                             f"'bilinear' or 'bicubic', got {mode!r}")
+        if mode == 'nearest' and align_corners is not None:
+            raise ValueError('GuidedResize: align_corners only applies to '
+                             f'bilinear/bicubic, got mode={mode!r}, '
+                             f'align_corners={align_corners}')
+        if mode != 'nearest' and align_corners is None:
+            align_corners = False
+        self.mode = mode
+        self.align_corners = align_corners
+
+    def forward(self, x: Tensor, guide: Tensor) -> Tensor:
+        self.check_inputs(x, guide)
+        return F.interpolate(
+            x,
+            size=guide.shape[-2:],
+            mode=self.mode,
+            align_corners=self.align_corners)
+
+    def extra_repr(self) -> str:
+        s = f'mode={self.mode!r}'
+        if self.align_corners is not None:
+            s += f', align_corners={self.align_corners}'
+        return s
+
+
+@MODELS.register_module()
+class GuidedCARAFE(GuidedUpsampler, CARAFEPack):
+    """mmcv's ``CARAFEPack`` (same parameters and initialisation) as a guided
+    upsampler, running on CPU too.
+
+    CARAFE upsamples by an integer ``scale_factor``; the output is cropped to
+    the guide's size, which handles the odd sizes of mmseg's test pipeline
+    (e.g. 86 -> 171): output row i then still reads low-res row i // s, the
+    same row as floor(i * h / H). On CUDA the reassembly is mmcv's op, on
+    other devices :func:`sapa_mm.ops.carafe.carafe_reassemble`.
+
+    Args:
+        in_channels: channels of ``x``.
+        guide_channels: channels of the guide (unused; CARAFE's kernels come
+            from ``x``).
+        scale_factor: integer upsampling ratio.
+        up_kernel, up_group, encoder_kernel, encoder_dilation,
+        compressed_channels: as in ``mmcv.ops.CARAFEPack``.
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 guide_channels: Optional[int] = None,
+                 scale_factor: int = 2,
+                 up_kernel: int = 5,
+                 up_group: int = 1,
+                 encoder_kernel: int = 3,
+                 encoder_dilation: int = 1,
+                 compressed_channels: int = 64) -> None:
+        CARAFEPack.__init__(
+            self,
+            channels=in_channels,
+            scale_factor=scale_factor,
+            up_kernel=up_kernel,
+            up_group=up_group,
+            encoder_kernel=encoder_kernel,
+            encoder_dilation=encoder_dilation,
+            compressed_channels=compressed_channels)
+
+    def feature_reassemble(self, x: Tensor, mask: Tensor) -> Tensor:
+        if x.is_cuda:
+            return super().feature_reassemble(x, mask)
+        return carafe_reassemble(x, mask, self.up_kernel, self.up_group,
+                                 self.scale_factor)
+
+    def forward(self, x: Tensor, guide: Tensor) -> Tensor:
+        self.check_inputs(x, guide)
+        checks.check_channels(
+            type(self).__name__, 'x', x, self.channels, 'in_channels')
+        (h, w), (H, W) = x.shape[-2:], guide.shape[-2:]
+        s = self.scale_factor
+        if not (s * (h - 1) < H <= s * h and s * (w - 1) < W <= s * w):
+            raise ValueError(
+                f'GuidedCARAFE: scale_factor={s} maps x of size ({h}, {w}) '
+                f'to ({s * h}, {s * w}), which cannot be cropped to the '
+                f'guide size ({H}, {W}); x.shape={tuple(x.shape)}, '
+                f'guide.shape={tuple(guide.shape)}')
+        return CARAFEPack.forward(self, x)[..., :H, :W]
+
+    def extra_repr(self) -> str:
+        return (f'in_channels={self.channels}, '
+                f'scale_factor={self.scale_factor}, '
+                f'up_kernel={self.up_kernel}, up_group={self.up_group}, '
+                f'encoder_kernel={self.encoder_kernel}, '
+                f'compressed_channels={self.compressed_channels}')
+
+
+# upsample_cfg types that name a fixed mode or mmcv's CARAFE, mapped to the
+# guided modules that implement them.
+_ALIASES = {
+    'nearest': (GuidedResize, dict(mode='nearest')),
+    'bilinear': (GuidedResize, dict(mode='bilinear')),
+    'bicubic': (GuidedResize, dict(mode='bicubic')),
+    'carafe': (GuidedCARAFE, {}),
+    'CARAFE': (GuidedCARAFE, {}),
+}
+
+
+def build_guided_upsampler(cfg: Union[dict, None], in_channels: int,
+                           guide_channels: int) -> GuidedUpsampler:
+    """Builds a guided upsampler from an ``upsample_cfg``.
+
+    Args:
+        cfg: ``dict(type=..., **kwargs)``. ``type`` is 'nearest', 'bilinear',
+            'bicubic', 'carafe', or any registered :class:`GuidedUpsampler`
+            ('SAPA', 'SAPA-I', 'SAPA-B', 'SAPA-G', ...), or such a class.
+        in_channels: channels of the low-res input ``x``.
+        guide_channels: channels of the high-res guide.
+
+    Returns:
+        A module with ``forward(x, guide)``.
+    """
+    if not isinstance(cfg, dict) or 'type' not in cfg:
+        raise TypeError(f'upsample_cfg must be a dict with a "type" key, got '
+                        f'{cfg!r}')
+    kwargs = dict(cfg)
+    layer_type = kwargs.pop('type')
+    if isinstance(layer_type, str) and layer_type in _ALIASES:
+        cls, defaults = _ALIASES[layer_type]
+        kwargs = {**defaults, **kwargs}
+    elif isinstance(layer_type, type):
+        cls = layer_type
+    else:
+        cls = MODELS.get(layer_type)
+    if not (isinstance(cls, type) and issubclass(cls, GuidedUpsampler)):
+        raise ValueError(
+            f'upsample_cfg type={layer_type!r} is not a guided upsampler '
+            f'(a GuidedUpsampler with forward(x, guide)); use one of '
+            f'{sorted(_ALIASES)} or a registered GuidedUpsampler such as '
+            f"'SAPA-B'")
+    return cls(in_channels=in_channels, guide_channels=guide_channels,
+               **kwargs)

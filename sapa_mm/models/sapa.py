@@ -1,0 +1,181 @@
+"""SAPA upsamplers (Lu et al., NeurIPS 2022): SAPA-I, SAPA-B and SAPA-G."""
+from typing import Optional
+
+import torch
+from mmengine.model.weight_init import trunc_normal_
+from mmengine.registry import MODELS
+from torch import Tensor, nn
+
+from ..ops import checks, functional, reference
+from .guided import GuidedUpsampler
+
+VARIANTS = ('I', 'B', 'G')
+
+
+def _compute_dtype(x: Tensor) -> torch.dtype:
+    """The dtype the op runs in: autocast's where it is on, else x's."""
+    device_type = x.device.type
+    if torch.is_autocast_enabled(device_type):
+        return torch.get_autocast_dtype(device_type)
+    return x.dtype
+
+
+@MODELS.register_module()
+class SAPA(GuidedUpsampler):
+    """Similarity-Aware Point Affiliation upsampler.
+
+    Upsamples ``x`` (B, C, h, w) to the size of ``guide`` (B, Cg, H, W): each
+    output point is the softmax-weighted sum of the K x K window of ``x``
+    around its low-res position, weighted by the similarity of its query
+    (from ``guide``) with the window's keys (from ``x``). The value is ``x``
+    itself, so the output has ``in_channels`` channels.
+
+    Variants:
+        'I': q = LN(guide), k = LN(x), LayerNorm without affine parameters;
+            no parameters, needs guide_channels == in_channels.
+        'B': q = W_q LN(guide), k = W_k LN(x) (low-rank bilinear).
+        'G': q = g W_y LN(guide) + (1 - g) W_x up(x), with the gate
+            g = sigmoid(W_g LN(x)) nearest-upsampled; k as in 'B'. This is
+            the 'gate' query mode of the authors' released code.
+
+    Args:
+        in_channels: channels C of ``x``.
+        guide_channels: channels Cg of the guide; defaults to ``in_channels``.
+        variant: 'I', 'B' or 'G'.
+        kernel_size: odd window size K.
+        embedding_dim: query/key dimension of 'B' and 'G'.
+        qkv_bias: whether the q/k (and gate) projections have a bias.
+        norm: whether to LayerNorm x and the guide before the projections.
+        backend: op backend, see :mod:`sapa_mm.ops.functional`.
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 guide_channels: Optional[int] = None,
+                 variant: str = 'B',
+                 kernel_size: int = 5,
+                 embedding_dim: int = 32,
+                 qkv_bias: bool = True,
+                 norm: bool = True,
+                 backend: Optional[str] = None) -> None:
+        super().__init__()
+        guide_channels = in_channels if guide_channels is None else \
+            guide_channels
+        if variant not in VARIANTS:
+            raise ValueError(f'SAPA: variant must be one of {VARIANTS}, got '
+                             f'{variant!r}')
+        checks.check_kernel_size('SAPA', kernel_size)
+        for name, value in (('in_channels', in_channels),
+                            ('guide_channels', guide_channels),
+                            ('embedding_dim', embedding_dim)):
+            if not isinstance(value, int) or value <= 0:
+                raise ValueError(f'SAPA: {name} must be a positive int, got '
+                                 f'{value!r}')
+        if variant == 'I' and guide_channels != in_channels:
+            raise ValueError(
+                f'SAPA-I compares the guide and x directly, so it needs '
+                f'guide_channels == in_channels; got guide_channels='
+                f'{guide_channels}, in_channels={in_channels}. Use SAPA-B or '
+                f'SAPA-G, which project both to embedding_dim.')
+        self.variant = variant
+        self.in_channels = in_channels
+        self.guide_channels = guide_channels
+        self.kernel_size = kernel_size
+        self.embedding_dim = embedding_dim if variant != 'I' else in_channels
+        self.qkv_bias = qkv_bias
+        self.norm = norm
+        self.backend = backend
+
+        def layer_norm(channels: int) -> nn.Module:
+            if not norm:
+                return nn.Identity()
+            return nn.LayerNorm(channels, elementwise_affine=variant != 'I')
+
+        self.norm_guide = layer_norm(guide_channels)
+        self.norm_x = layer_norm(in_channels)
+        if variant != 'I':
+            self.q = nn.Linear(guide_channels, embedding_dim, bias=qkv_bias)
+            self.k = nn.Linear(in_channels, embedding_dim, bias=qkv_bias)
+        if variant == 'G':
+            self.q_x = nn.Linear(in_channels, embedding_dim, bias=qkv_bias)
+            self.gate = nn.Linear(in_channels, 1, bias=qkv_bias)
+        self.init_weights()
+
+    def init_weights(self) -> None:
+        """Truncated-normal(0.02) projections, zero biases, unit norms."""
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                trunc_normal_(m.weight, std=.02)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.LayerNorm) and m.elementwise_affine:
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x: Tensor, guide: Tensor) -> Tensor:
+        """Upsamples x (B, C, h, w) to guide's (H, W); returns (B, C, H, W)
+        in channels-last memory format."""
+        name = f'SAPA-{self.variant}'
+        checks.check_pair(name, 'guide', guide, 'x', x)
+        checks.check_channels(name, 'x', x, self.in_channels, 'in_channels')
+        checks.check_channels(name, 'guide', guide, self.guide_channels,
+                              'guide_channels')
+        # LayerNorm and the projections act on channels: work channels-last.
+        x_cl = x.permute(0, 2, 3, 1)
+        guide_cl = guide.permute(0, 2, 3, 1)
+        x_normed = self.norm_x(x_cl)
+        guide_normed = self.norm_guide(guide_cl)
+        if self.variant == 'I':
+            query, key = guide_normed, x_normed
+        else:
+            query, key = self.q(guide_normed), self.k(x_normed)
+        if self.variant == 'G':
+            gate = torch.sigmoid(self.gate(x_normed))
+            # W_x up(x) == up(W_x x) for nearest up(): project at low res.
+            mixed = self._nearest(gate, guide) * query
+            query = mixed + self._nearest((1 - gate) * self.q_x(x_cl), guide)
+        dtype = _compute_dtype(x)
+        query, key, value = (t.permute(0, 3, 1, 2).to(dtype)
+                             for t in (query, key, x_cl))
+        return functional.sapa(query, key, value, self.kernel_size,
+                               self.backend)
+
+    @staticmethod
+    def _nearest(t: Tensor, guide: Tensor) -> Tensor:
+        """Nearest upsampling of channels-last t to guide's size, with the
+        ops' mapping floor(i * h / H) (i // 2 for an exact 2x)."""
+        (h, w), (H, W) = t.shape[1:3], guide.shape[-2:]
+        rows = reference.source_indices(H, h, t.device)
+        cols = reference.source_indices(W, w, t.device)
+        return t.index_select(1, rows).index_select(2, cols)
+
+    def extra_repr(self) -> str:
+        s = (f'variant={self.variant!r}, in_channels={self.in_channels}, '
+             f'guide_channels={self.guide_channels}, '
+             f'kernel_size={self.kernel_size}')
+        if self.variant != 'I':
+            s += (f', embedding_dim={self.embedding_dim}, '
+                  f'qkv_bias={self.qkv_bias}')
+        return s + f', norm={self.norm}'
+
+
+def _variant(variant: str):
+    """A SAPA subclass with the variant fixed, registered as 'SAPA-<v>'."""
+
+    class Variant(SAPA):
+
+        def __init__(self, in_channels: int, **kwargs) -> None:
+            if 'variant' in kwargs:
+                raise TypeError(f'SAPA-{variant} fixes variant={variant!r}; '
+                                f"use type='SAPA' to choose it")
+            super().__init__(in_channels, variant=variant, **kwargs)
+
+    Variant.__name__ = Variant.__qualname__ = f'SAPA{variant}'
+    Variant.__doc__ = f'SAPA with ``variant={variant!r}``; see :class:`SAPA`.'
+    MODELS.register_module(name=f'SAPA-{variant}', module=Variant)
+    return Variant
+
+
+SAPAI = _variant('I')
+SAPAB = _variant('B')
+SAPAG = _variant('G')

@@ -1,0 +1,120 @@
+"""The SAPA operators: one functional API over the compiled kernels and the
+pure-PyTorch reference.
+
+Inputs are (B, C, H, W) tensors of any memory format; outputs are (B, C, H, W)
+tensors in the channels-last memory format the kernels compute in (call
+``.contiguous()`` if you need NCHW-contiguous memory). Output point (i, j) of
+the (H, W) map reads the K x K window, zero-padded, around low-res point
+(floor(i * h / H), floor(j * w / W)); any (H, W) >= (h, w) works.
+
+``backend`` chooses the implementation:
+
+* ``None`` / ``'auto'``: the ``sapa_mm::*`` torch ops, which run the compiled
+  kernels where they were built for the input's device and the reference
+  otherwise (with a one-time warning);
+* ``'extension'``: the compiled kernels, or ``NotImplementedError`` saying how
+  to build them;
+* ``'reference'``: plain PyTorch ops (``unfold`` + ``einsum``), the oracle.
+"""
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+from . import checks, library, reference  # noqa: F401 (library registers the ops)
+from .extension import BUILD_HINT, has_kernels_for
+
+BACKENDS = ('auto', 'extension', 'reference')
+
+
+def _backend(backend: Optional[str], device: torch.device) -> str:
+    backend = 'auto' if backend is None else backend
+    if backend not in BACKENDS:
+        raise ValueError(f'backend must be one of {BACKENDS} or None, got '
+                         f'{backend!r}')
+    if backend == 'extension' and not has_kernels_for(device):
+        raise NotImplementedError(
+            f'backend="extension": sapa_mm has no compiled kernels for '
+            f'{device.type} tensors; {BUILD_HINT}. Use backend="auto" to fall '
+            f'back to the pure-PyTorch reference.')
+    return backend
+
+
+def _nhwc(t: Tensor) -> Tensor:
+    # Free for channels-last inputs, one copy otherwise.
+    return t.permute(0, 2, 3, 1).contiguous()
+
+
+def similarity(query: Tensor,
+               key: Tensor,
+               kernel_size: int = 5,
+               backend: Optional[str] = None) -> Tensor:
+    """Dot products of each query with its low-res window of keys.
+
+    Args:
+        query: (B, D, H, W) high-res queries.
+        key: (B, D, h, w) low-res keys, h <= H and w <= W.
+        kernel_size: odd window size K.
+        backend: see the module docstring.
+
+    Returns:
+        (B, K*K, H, W) similarities; taps in the zero padding are 0.
+    """
+    checks.check_similarity(query, key, kernel_size)
+    if _backend(backend, query.device) == 'reference':
+        return reference.similarity(query, key, kernel_size)
+    out = torch.ops.sapa_mm.similarity(_nhwc(query), _nhwc(key), kernel_size)
+    return out.permute(0, 3, 1, 2)
+
+
+def aggregate(weights: Tensor,
+              value: Tensor,
+              kernel_size: int = 5,
+              backend: Optional[str] = None) -> Tensor:
+    """Weighted sums of each output point's low-res window of values.
+
+    Args:
+        weights: (B, K*K, H, W) window weights (e.g. softmaxed similarities).
+        value: (B, C, h, w) low-res values, h <= H and w <= W.
+        kernel_size: odd window size K.
+        backend: see the module docstring.
+
+    Returns:
+        (B, C, H, W) upsampled values.
+    """
+    checks.check_aggregate(weights, value, kernel_size)
+    if _backend(backend, value.device) == 'reference':
+        return reference.aggregate(weights, value, kernel_size)
+    out = torch.ops.sapa_mm.aggregate(_nhwc(weights), _nhwc(value),
+                                      kernel_size)
+    return out.permute(0, 3, 1, 2)
+
+
+def sapa(query: Tensor,
+         key: Tensor,
+         value: Tensor,
+         kernel_size: int = 5,
+         backend: Optional[str] = None) -> Tensor:
+    """Similarity-aware upsampling: ``aggregate(softmax(similarity))``.
+
+    Args:
+        query: (B, D, H, W) high-res queries; the output takes their size.
+        key: (B, D, h, w) low-res keys.
+        value: (B, C, h, w) low-res values to upsample.
+        kernel_size: odd window size K.
+        backend: see the module docstring.
+
+    Returns:
+        (B, C, H, W), channels-last memory format.
+    """
+    checks.check_sapa(query, key, value, kernel_size)
+    backend = _backend(backend, query.device)
+    if backend == 'reference':
+        return reference.sapa(query, key, value, kernel_size)
+    # The softmax runs over the contiguous last dim of the (B, H, W, K*K) op
+    # output, and aggregate's NHWC conversion of it is free.
+    weights = similarity(query, key, kernel_size, backend).softmax(dim=1)
+    return aggregate(weights, value, kernel_size, backend)
+
+
+__all__ = ['BACKENDS', 'similarity', 'aggregate', 'sapa']

@@ -1,0 +1,257 @@
+"""The upsampler modules: SAPA-I/B/G, the guided interface, CARAFE on CPU and
+their registration for mmcv's build_upsample_layer."""
+import pytest
+import torch
+from conftest import DEVICES
+
+pytest.importorskip('mmcv.ops')
+from mmcv.cnn import build_upsample_layer  # noqa: E402
+from mmengine.registry import MODELS  # noqa: E402
+
+from sapa_mm.models import (SAPA, GuidedCARAFE, GuidedResize,  # noqa: E402
+                            build_guided_upsampler)
+from sapa_mm.ops import reference  # noqa: E402
+from sapa_mm.ops.carafe import carafe_reassemble  # noqa: E402
+
+
+def n_params(module):
+    return sum(p.numel() for p in module.parameters())
+
+
+@pytest.mark.parametrize('variant, expected', [('I', 0), ('B', 17472),
+                                               ('G', 17472 + 8224 + 257)])
+def test_parameter_counts(variant, expected):
+    # The paper's accounting: SAPA-B, C=256, d=32 -> 17,472; SAPA-I -> 0.
+    # SAPA-G adds the released gate code's W_x (256*32+32) and gate (256+1).
+    assert n_params(SAPA(256, variant=variant)) == expected
+
+
+@pytest.mark.parametrize('type_, variant', [('SAPA-I', 'I'), ('SAPA-B', 'B'),
+                                            ('SAPA-G', 'G'), ('SAPA', 'B')])
+def test_build_upsample_layer(type_, variant):
+    layer = build_upsample_layer(dict(type=type_, kernel_size=3),
+                                 in_channels=8)
+    assert isinstance(layer, SAPA) and layer.variant == variant
+    assert layer.kernel_size == 3
+    x, guide = torch.randn(2, 8, 5, 6), torch.randn(2, 8, 10, 12)
+    assert layer(x, guide).shape == (2, 8, 10, 12)
+    assert f"variant='{variant}'" in repr(layer)
+    assert MODELS.get(type_) is type(layer)
+
+
+def test_sapa_variant_fixed_by_type():
+    with pytest.raises(TypeError, match="type='SAPA'"):
+        MODELS.build(dict(type='SAPA-B', in_channels=4, variant='G'))
+
+
+@pytest.mark.parametrize('device', DEVICES)
+@pytest.mark.parametrize('variant', ['I', 'B', 'G'])
+@pytest.mark.parametrize('h,w,H,W', [(4, 6, 8, 12), (86, 64, 171, 128),
+                                     (1, 1, 2, 2), (3, 5, 3, 5)])
+def test_sapa_matches_reference(device, variant, h, w, H, W):
+    layer = SAPA(16, 16, variant=variant).to(device)
+    x = torch.randn(2, 16, h, w, device=device, requires_grad=True)
+    guide = torch.randn(2, 16, H, W, device=device, requires_grad=True)
+    out = layer(x, guide)
+    layer.backend = 'reference'
+    expected = layer(x, guide)
+    assert out.shape == (2, 16, H, W)
+    torch.testing.assert_close(out, expected, atol=1e-4, rtol=1e-4)
+    got = torch.autograd.grad(out.sum(), [x, guide, *layer.parameters()])
+    want = torch.autograd.grad(expected.sum(),
+                               [x, guide, *layer.parameters()])
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+
+
+def test_sapa_g_is_the_released_gate_query():
+    """SAPA-G's query: g W_y LN(y) + (1-g) W_x up(x), g = up(sigmoid(W_g
+    LN(x))), up() nearest (i // 2), as in the authors' 'gate' mode."""
+    layer = SAPA(6, 5, variant='G', kernel_size=3)
+    for p in layer.parameters():
+        torch.nn.init.normal_(p)
+    x, guide = torch.randn(1, 6, 3, 4), torch.randn(1, 5, 6, 8)
+    xl, yl = x.permute(0, 2, 3, 1), guide.permute(0, 2, 3, 1)
+
+    def up(t):
+        return t.repeat_interleave(2, 1).repeat_interleave(2, 2)
+
+    gate = up(torch.sigmoid(layer.gate(layer.norm_x(xl))))
+    query = gate * layer.q(layer.norm_guide(yl)) + (1 - gate) * layer.q_x(
+        up(xl))
+    key = layer.k(layer.norm_x(xl))
+    expected = reference.sapa(
+        query.permute(0, 3, 1, 2), key.permute(0, 3, 1, 2), x, 3)
+    torch.testing.assert_close(layer(x, guide), expected)
+
+
+def test_sapa_i_has_no_affine_norm():
+    layer = SAPA(8, variant='I')
+    x, guide = torch.randn(1, 8, 3, 3), torch.randn(1, 8, 6, 6)
+    ln = torch.nn.functional.layer_norm
+    expected = reference.sapa(
+        ln(guide.permute(0, 2, 3, 1), (8, )).permute(0, 3, 1, 2),
+        ln(x.permute(0, 2, 3, 1), (8, )).permute(0, 3, 1, 2), x, 5)
+    torch.testing.assert_close(layer(x, guide), expected)
+
+
+@pytest.mark.parametrize(
+    'kwargs, match',
+    [(dict(in_channels=8, guide_channels=4, variant='I'),
+      'guide_channels == in_channels'),
+     (dict(in_channels=8, variant='X'), 'variant must be one of'),
+     (dict(in_channels=8, kernel_size=4), 'odd and positive'),
+     (dict(in_channels=0), 'in_channels must be a positive int')])
+def test_sapa_constructor_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        SAPA(**kwargs)
+
+
+def test_sapa_forward_errors():
+    layer = SAPA(8, 4)
+    x, guide = torch.randn(2, 8, 4, 4), torch.randn(2, 4, 8, 8)
+    with pytest.raises(ValueError, match=r'x must have 8 channels .*\(2, 6'):
+        layer(x[:, :6], guide)
+    with pytest.raises(ValueError, match='guide must have 4 channels'):
+        layer(x, guide[:, :3])
+    with pytest.raises(ValueError, match='at least'):
+        layer(x, guide[..., :3])
+    with pytest.raises(ValueError, match='batch sizes differ'):
+        layer(x, guide[:1])
+
+
+@pytest.mark.parametrize('dtype', [torch.bfloat16, torch.float16])
+def test_sapa_low_precision_and_autocast(dtype):
+    layer = SAPA(16, variant='B')
+    x, guide = torch.randn(2, 16, 5, 5), torch.randn(2, 16, 9, 10)
+    expected = layer(x, guide)
+    out = layer.to(dtype)(x.to(dtype), guide.to(dtype))
+    assert out.dtype == dtype
+    torch.testing.assert_close(out.float(), expected, atol=5e-2, rtol=5e-2)
+    if dtype == torch.bfloat16:
+        layer.float()
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            out = layer(x, guide)
+        assert out.dtype == torch.bfloat16
+        torch.testing.assert_close(out.float(), expected, atol=5e-2,
+                                   rtol=5e-2)
+
+
+# --- the guided interface --------------------------------------------------
+
+
+@pytest.mark.parametrize('cfg, cls', [
+    (dict(type='nearest'), GuidedResize),
+    (dict(type='bilinear', align_corners=True), GuidedResize),
+    (dict(type='carafe'), GuidedCARAFE),
+    (dict(type='SAPA-I'), SAPA),
+    (dict(type='SAPA-B', embedding_dim=16), SAPA),
+    (dict(type='SAPA-G'), SAPA),
+    (dict(type=SAPA, variant='G'), SAPA),
+])
+def test_build_guided_upsampler(cfg, cls):
+    layer = build_guided_upsampler(cfg, in_channels=16, guide_channels=16)
+    assert isinstance(layer, cls)
+    x = torch.randn(2, 16, 43, 32, requires_grad=True)
+    guide = torch.randn(2, 16, 85, 64)  # odd size, as in mmseg's test mode
+    out = layer(x, guide)
+    assert out.shape == (2, 16, 85, 64)
+    out.sum().backward()
+    assert x.grad is not None
+
+
+def test_guided_resize_matches_interpolate():
+    x, guide = torch.randn(1, 3, 5, 7), torch.randn(1, 2, 11, 13)
+    for mode in ('nearest', 'bilinear'):
+        layer = build_guided_upsampler(dict(type=mode), 3, 2)
+        kwargs = {} if mode == 'nearest' else dict(align_corners=False)
+        torch.testing.assert_close(
+            layer(x, guide),
+            torch.nn.functional.interpolate(x, (11, 13), mode=mode,
+                                            **kwargs))
+
+
+def test_build_guided_upsampler_errors():
+    with pytest.raises(ValueError, match='not a guided upsampler'):
+        build_guided_upsampler(dict(type='pixel_shuffle'), 4, 4)
+    with pytest.raises(TypeError, match='must be a dict'):
+        build_guided_upsampler('bilinear', 4, 4)
+    with pytest.raises(ValueError, match="mode must be 'nearest'"):
+        build_guided_upsampler(dict(type=GuidedResize, mode='area'), 4, 4)
+
+
+# --- CARAFE on CPU ---------------------------------------------------------
+
+
+def carafe_by_definition(features, masks, K, G, s):
+    """CARAFE's reassembly written out point by point (tiny inputs)."""
+    N, C, h, w = features.shape
+    out = features.new_zeros(N, C, h * s, w * s)
+    r = K // 2
+    for i in range(h * s):
+        for j in range(w * s):
+            for c in range(C):
+                g = c // (C // G)
+                for ky in range(K):
+                    for kx in range(K):
+                        y, x = i // s + ky - r, j // s + kx - r
+                        if 0 <= y < h and 0 <= x < w:
+                            m = masks[:, g * K * K + ky * K + kx, i, j]
+                            out[:, c, i, j] += m * features[:, c, y, x]
+    return out
+
+
+@pytest.mark.parametrize('K, G, s', [(5, 1, 2), (3, 2, 2), (3, 1, 3),
+                                     (1, 1, 2)])
+def test_carafe_reassemble_matches_definition(K, G, s):
+    features = torch.randn(2, 4, 3, 4, dtype=torch.float64)
+    masks = torch.randn(2, G * K * K, 3 * s, 4 * s, dtype=torch.float64)
+    torch.testing.assert_close(
+        carafe_reassemble(features, masks, K, G, s),
+        carafe_by_definition(features, masks, K, G, s))
+
+
+def test_carafe_reassemble_errors():
+    with pytest.raises(ValueError, match='divisible by group_size=3'):
+        carafe_reassemble(torch.randn(1, 4, 2, 2), torch.randn(1, 27, 4, 4),
+                          3, 3, 2)
+    with pytest.raises(ValueError, match=r'masks must have shape'):
+        carafe_reassemble(torch.randn(1, 4, 2, 2), torch.randn(1, 9, 5, 4), 3,
+                          1, 2)
+
+
+def test_guided_carafe_is_carafepack():
+    from mmcv.ops import CARAFEPack
+    layer = GuidedCARAFE(256)
+    assert n_params(layer) == n_params(CARAFEPack(256, 2)) == 74148
+    x = torch.randn(1, 256, 4, 5)
+    with pytest.raises(ValueError, match='cannot be cropped'):
+        layer(x, torch.randn(1, 8, 12, 10))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='requires CUDA')
+def test_carafe_cpu_path_matches_mmcv_cuda():
+    from mmcv.ops import carafe
+    features = torch.randn(2, 16, 9, 7)
+    masks = torch.randn(2, 2 * 25, 18, 14).softmax(1)
+    expected = carafe(features.cuda(), masks.cuda(), 5, 2, 2).cpu()
+    torch.testing.assert_close(
+        carafe_reassemble(features, masks, 5, 2, 2), expected, atol=1e-5,
+        rtol=1e-5)
+
+
+def test_flop_analyzer_sees_the_named_ops():
+    """mmengine's FlopAnalyzer traces the custom ops by name, so op handles
+    can give them FLOPs."""
+    from mmengine.analysis import FlopAnalyzer
+    layer = SAPA(16, variant='B')
+    inputs = (torch.randn(1, 16, 8, 8), torch.randn(1, 16, 16, 16))
+    analyzer = FlopAnalyzer(layer, inputs)
+    analyzer.total()
+    assert {'sapa_mm::similarity',
+            'sapa_mm::aggregate'} <= set(analyzer.unsupported_ops())
+    analyzer = FlopAnalyzer(layer, inputs).set_op_handle(
+        'sapa_mm::similarity', lambda inputs, outputs: 7,
+        'sapa_mm::aggregate', lambda inputs, outputs: 11)
+    assert analyzer.by_operator()['similarity'] == 7
+    assert analyzer.by_operator()['aggregate'] == 11
