@@ -1,0 +1,130 @@
+"""FLOPs and parameters of OpenMMLab models that use sapa_mm's ops.
+
+FLOPs are counted as the OpenMMLab counters count them (mmengine's
+``FlopAnalyzer``: one multiply-accumulate is one FLOP, biases, softmax and
+other element-wise ops are free), with handles for the ``sapa_mm::*`` ops,
+which also carry CARAFE's reassembly off CUDA. As in the SAPA paper's
+accounting, the LayerNorms inside SAPA upsamplers are not counted: the
+paper's deltas are exactly similarity + aggregation + the q/k projections
+(e.g. SegFormer-B1: SAPA-I +0.75G, SAPA-B +1.02G). Parameters are the
+trainable ones, as mmcv 1.x counted them (frozen backbone stages are left
+out; Faster R-CNN R50-FPN: 41.53M). Models are built without loading
+pretrained weights and traced on CPU.
+"""
+from math import prod
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+from mmengine.analysis import FlopAnalyzer
+from mmengine.analysis.jit_handles import get_shape
+from mmengine.config import Config
+from mmengine.registry import MODELS, init_default_scope
+from mmengine.structures import BaseDataElement
+from torch import nn
+
+from .models import SAPA
+
+
+def _similarity_flops(inputs, outputs) -> int:
+    # (B, H, W, K*K) dot products of D channels.
+    return prod(get_shape(outputs[0])) * get_shape(inputs[0])[-1]
+
+
+def _aggregate_flops(inputs, outputs) -> int:
+    # (B, H, W, C) outputs, each a sum over K*K taps.
+    return prod(get_shape(outputs[0])) * get_shape(inputs[0])[-1]
+
+
+#: FlopAnalyzer handles of the sapa_mm ops.
+FLOP_HANDLES = {
+    'sapa_mm::similarity': _similarity_flops,
+    'sapa_mm::aggregate': _aggregate_flops,
+}
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Trainable parameters, as mmcv 1.x's counter (and so the SAPA paper)
+    counted them: frozen backbone stages are left out."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def count_flops(model: nn.Module, inputs: Tuple) -> int:
+    """FLOPs (multiply-accumulates) of ``model(*inputs)``, without the
+    LayerNorms of SAPA upsamplers (the paper's accounting)."""
+    analyzer = FlopAnalyzer(model, inputs).set_op_handle(**FLOP_HANDLES)
+    analyzer.unsupported_ops_warnings(False)
+    analyzer.uncalled_modules_warnings(False)
+    by_module = analyzer.by_module_and_operator()
+    uncounted = sum(
+        by_module.get(name, {}).get('layer_norm', 0)
+        for name, module in model.named_modules() if isinstance(module, SAPA))
+    return analyzer.total() - uncounted
+
+
+class _TensorForward(nn.Module):
+    """``model._forward(inputs, data_samples)`` with the samples fixed, so
+    that the tracer sees a function of the image tensor alone."""
+
+    def __init__(self, model: nn.Module, data_samples: List) -> None:
+        super().__init__()
+        self.model = model
+        self.data_samples = data_samples
+
+    def forward(self, inputs: torch.Tensor):
+        return self.model._forward(inputs, self.data_samples)
+
+
+def build_model(config: Config) -> nn.Module:
+    """The config's model, built in its default scope, without pretrained
+    weights (``init_weights`` is not called)."""
+    init_default_scope(config.get('default_scope', 'mmengine'))
+    return MODELS.build(config.model).eval()
+
+
+def _data_samples(config: Config, shape: Tuple[int, int]) -> List:
+    scope = config.get('default_scope')
+    if scope == 'mmdet':
+        from mmdet.structures import DetDataSample as Sample
+    elif scope == 'mmseg':
+        from mmseg.structures import SegDataSample as Sample
+    else:
+        Sample = BaseDataElement
+    meta = dict(img_shape=shape, ori_shape=shape, pad_shape=shape,
+                batch_input_shape=shape, scale_factor=(1.0, 1.0))
+    return [Sample(metainfo=meta)]
+
+
+def model_complexity(config: Config,
+                     shape: Tuple[int, int],
+                     with_flops: bool = True) -> Dict[str, Optional[int]]:
+    """FLOPs and parameters of ``config``'s model for one (H, W) image."""
+    model = build_model(config)
+    flops = None
+    if with_flops:
+        wrapped = _TensorForward(model, _data_samples(config, shape))
+        with torch.no_grad():
+            flops = count_flops(wrapped, (torch.zeros(1, 3, *shape), ))
+    return dict(flops=flops, params=count_parameters(model))
+
+
+def format_table(names: Sequence[str], results: Sequence[Dict],
+                 flops_digits: int = 2, params_digits: int = 2) -> str:
+    """A markdown table as the SAPA README prints them: the first row
+    absolute (GFLOPs, M parameters), the others as "+x.xx" deltas."""
+    rows = ['| model | FLOPs (G) | Params (M) |', '| --- | --- | --- |']
+    base = results[0]
+
+    def cell(value, base_value, scale, digits, first):
+        if value is None:
+            return '-'
+        if first:
+            return f'{value / scale:.{digits}f}'
+        return f'{(value - base_value) / scale:+.{digits}f}'
+
+    for i, (name, result) in enumerate(zip(names, results)):
+        flops = cell(result['flops'], base['flops'], 1e9, flops_digits,
+                     i == 0)
+        params = cell(result['params'], base['params'], 1e6, params_digits,
+                      i == 0)
+        rows.append(f'| {name} | {flops} | {params} |')
+    return '\n'.join(rows)
