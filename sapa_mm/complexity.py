@@ -4,13 +4,15 @@ FLOPs are counted as the OpenMMLab counters count them (mmengine's
 ``FlopAnalyzer``: one multiply-accumulate is one FLOP, biases, softmax and
 other element-wise ops are free), with handles for the ``sapa_mm::*`` ops,
 which also carry CARAFE's reassembly off CUDA. As in the SAPA paper's
-accounting, the LayerNorms inside SAPA upsamplers are not counted: the
-paper's deltas are exactly similarity + aggregation + the q/k projections
-(e.g. SegFormer-B1: SAPA-I +0.75G, SAPA-B +1.02G). Parameters are the
-trainable ones, as mmcv 1.x counted them (frozen backbone stages are left
-out; Faster R-CNN R50-FPN: 41.53M). Models are built without loading
+accounting, fixed interpolations (``F.interpolate``) and the LayerNorms
+inside SAPA upsamplers are not counted: the paper's deltas are exactly the
+similarity, the aggregation and the q/k projections (SegFormer-B1: SAPA-I
++0.75G, SAPA-B +1.02G) or CARAFE's convolutions and reassembly (+1.45G).
+Parameters are the trainable ones, as mmcv 1.x counted them (frozen
+backbone stages are left out; Faster R-CNN R50-FPN: 41.53M). Models are built without loading
 pretrained weights and traced on CPU.
 """
+from inspect import signature
 from math import prod
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -35,10 +37,20 @@ def _aggregate_flops(inputs, outputs) -> int:
     return prod(get_shape(outputs[0])) * get_shape(inputs[0])[-1]
 
 
-#: FlopAnalyzer handles of the sapa_mm ops.
+def _uncounted(inputs, outputs) -> int:
+    return 0
+
+
+#: FlopAnalyzer handles: the sapa_mm ops, and fixed interpolations left
+#: uncounted, as mmcv 1.x's module-hook counter (the paper's) never saw the
+#: functional F.interpolate calls. (A None handle would only silence the
+#: warning: mmengine keeps its default handle.)
 FLOP_HANDLES = {
     'sapa_mm::similarity': _similarity_flops,
     'sapa_mm::aggregate': _aggregate_flops,
+    'aten::upsample_nearest2d': _uncounted,
+    'aten::upsample_bilinear2d': _uncounted,
+    'aten::upsample_bicubic2d': _uncounted,
 }
 
 
@@ -62,15 +74,23 @@ def count_flops(model: nn.Module, inputs: Tuple) -> int:
 
 
 class _TensorForward(nn.Module):
-    """``model._forward(inputs, data_samples)`` with the samples fixed, so
-    that the tracer sees a function of the image tensor alone."""
+    """The model's tensor forward with the data samples fixed, so that the
+    tracer sees a function of the image tensor alone. mmseg's
+    ``EncoderDecoder._forward`` does not pass samples to its decode head,
+    which (Mask)Former heads need: they are called directly."""
 
     def __init__(self, model: nn.Module, data_samples: List) -> None:
         super().__init__()
         self.model = model
         self.data_samples = data_samples
+        head = getattr(model, 'decode_head', None)
+        self.head_needs_samples = head is not None and (
+            'batch_data_samples' in signature(head.forward).parameters)
 
     def forward(self, inputs: torch.Tensor):
+        if self.head_needs_samples:
+            feats = self.model.extract_feat(inputs)
+            return self.model.decode_head(feats, self.data_samples)
         return self.model._forward(inputs, self.data_samples)
 
 

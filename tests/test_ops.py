@@ -247,7 +247,8 @@ def test_kernel_checks_guard_direct_op_calls():
     with pytest.raises(RuntimeError, match='at least as large'):
         torch.ops.sapa_mm.similarity(q[:, :2, :2].contiguous(), q, 3)
     with pytest.raises(RuntimeError, match='contiguous'):
-        torch.ops.sapa_mm.similarity(q.transpose(1, 2), q[:, :2, :2].contiguous(), 3)
+        torch.ops.sapa_mm.similarity(q.transpose(1, 2),
+                                     q[:, :2, :2].contiguous(), 3)
 
 
 # --- registration ----------------------------------------------------------

@@ -153,6 +153,16 @@ _ALIASES = {
 }
 
 
+def init_guided_upsamplers(module: nn.Module) -> None:
+    """Re-runs the own initialisation of every guided upsampler in
+    ``module``: a parent's ``init_cfg`` (e.g. Xavier on every Conv2d) reaches
+    their layers too, and mmengine does not call ``init_weights`` through
+    plain ``nn.ModuleList``s."""
+    for m in module.modules():
+        if isinstance(m, GuidedUpsampler) and hasattr(m, 'init_weights'):
+            m.init_weights()
+
+
 def build_guided_upsampler(cfg: Union[dict, None], in_channels: int,
                            guide_channels: int) -> GuidedUpsampler:
     """Builds a guided upsampler from an ``upsample_cfg``.

@@ -35,7 +35,8 @@ def carafe_reassemble(features: Tensor, masks: Tensor, kernel_size: int,
     if tuple(masks.shape) != expected:
         raise ValueError(f'carafe: masks must have shape {expected} for '
                          f'features.shape={tuple(features.shape)}, '
-                         f'kernel_size={kernel_size}, group_size={group_size}, '
+                         f'kernel_size={kernel_size}, '
+                         f'group_size={group_size}, '
                          f'scale_factor={scale_factor}; got '
                          f'masks.shape={tuple(masks.shape)}')
     H, W = masks.shape[-2:]

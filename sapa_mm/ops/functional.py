@@ -21,7 +21,8 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from . import checks, library, reference  # noqa: F401 (library registers the ops)
+# library registers the sapa_mm ops on import.
+from . import checks, library, reference  # noqa: F401
 from .extension import BUILD_HINT, has_kernels_for
 
 BACKENDS = ('auto', 'extension', 'reference')

@@ -7,7 +7,7 @@ from mmdet.registry import MODELS
 from mmdet.utils import ConfigType, MultiConfig, OptConfigType
 from torch import Tensor, nn
 
-from ..guided import build_guided_upsampler
+from ..guided import build_guided_upsampler, init_guided_upsamplers
 
 
 @MODELS.register_module()
@@ -66,12 +66,8 @@ class GuidedFPN(FPN):
             for _ in range(len(self.lateral_convs) - 1))
 
     def init_weights(self) -> None:
-        # FPN's init_cfg (Xavier on every Conv2d) reaches the upsamplers'
-        # convs too; restore each upsampler's own initialisation after it.
         super().init_weights()
-        for upsampler in self.upsamplers:
-            if hasattr(upsampler, 'init_weights'):
-                upsampler.init_weights()
+        init_guided_upsamplers(self.upsamplers)
 
     def forward(self, inputs: Tuple[Tensor]) -> tuple:
         """Same inputs and outputs as :meth:`FPN.forward`."""
