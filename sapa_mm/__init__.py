@@ -2,7 +2,8 @@
 
 ``import sapa_mm`` (or ``custom_imports=dict(imports=['sapa_mm'])`` in a
 config) registers the SAPA upsamplers into mmengine's root ``MODELS``, where
-``mmcv.cnn.build_upsample_layer`` finds them. The operators in
+``mmcv.cnn.build_upsample_layer`` finds them, and lets torch >= 2.6 load
+mmengine's checkpoints with ``weights_only=True``. The operators in
 :mod:`sapa_mm.ops` need torch alone; the modules need mmengine and mmcv.
 """
 from importlib.util import find_spec
@@ -16,6 +17,7 @@ __all__ = [
 ]
 
 if find_spec('mmengine') is not None and find_spec('mmcv') is not None:
+    from . import checkpoint  # noqa: F401  (mmengine checkpoints load safely)
     from .models import *  # noqa: F401,F403
     from .models import __all__ as _models_all
     __all__ += _models_all

@@ -9,8 +9,8 @@ inside SAPA upsamplers are not counted: the paper's deltas are exactly the
 similarity, the aggregation and the q/k projections (SegFormer-B1: SAPA-I
 +0.75G, SAPA-B +1.02G) or CARAFE's convolutions and reassembly (+1.45G).
 Parameters are the trainable ones, as mmcv 1.x counted them (frozen
-backbone stages are left out; Faster R-CNN R50-FPN: 41.53M). Models are built without loading
-pretrained weights and traced on CPU.
+backbone stages are left out; Faster R-CNN R50-FPN: 41.53M). Models are
+built without loading pretrained weights and traced on CPU.
 """
 from inspect import signature
 from math import prod

@@ -1,0 +1,38 @@
+"""Train an mmseg or mmdet config of sapa-mm (or any OpenMMLab 2.x config).
+
+    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
+        [--data-root DIR] [--mini ITERS] [--cfg-options KEY=VALUE ...]
+        [--launcher pytorch]
+
+The default scope (mmseg / mmdet) comes from the config, and its
+``custom_imports`` are imported. Distributed runs go through
+``tools/dist_train.sh`` (torchrun); without GPUs they use the gloo backend.
+"""
+import argparse
+
+from sapa_mm.engine import (add_runner_arguments, build_runner,
+                            runner_arguments)
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description='Train a model')
+    parser.add_argument('config', help='config file')
+    parser.add_argument(
+        '--resume', nargs='?', const='auto', default=None,
+        help='resume from CKPT, or from the latest checkpoint of the work '
+        'dir when no CKPT is given')
+    parser.add_argument('--amp', action='store_true',
+                        help='automatic mixed precision (needs a GPU)')
+    add_runner_arguments(parser)
+    return parser.parse_args()
+
+
+def main():
+    args = parse_args()
+    runner = build_runner(args.config, amp=args.amp, resume=args.resume,
+                          **runner_arguments(args))
+    runner.train()
+
+
+if __name__ == '__main__':
+    main()
