@@ -1,0 +1,307 @@
+"""Speed and memory of the upsamplers, op level and model level.
+
+    python tools/benchmark.py [--device cpu|cuda] [--dtype float32]
+        [--threads 2] [--shapes segformer odd] [--repeats 5]
+        [--model-level] [--out-dir work_dirs/benchmark]
+
+Op level (batch 2, C=256, K=5) on the shapes the models use: each row
+upsamples x (B, C, h, w) to the guide's (H, W): nearest, bilinear, CARAFE
+(mmcv on CUDA, sapa-mm's reassembly elsewhere), SAPA-B on the pure-PyTorch
+reference, and SAPA-I/B/G on the compiled kernels. Forward (no grad) and
+forward+backward times are medians over repeats after warm-up; peak memory
+is CUDA's max_memory_allocated, or on CPU the peak RSS growth (sampled) of
+a fresh process running one forward+backward. Ratios are to bilinear,
+measured in the same run. Model level: one SegFormer-B1 training iteration per
+upsampler (CPU: batch 1 at 256x256; CUDA: batch 8 at 512x512).
+
+Writes a markdown table, JSON and a bar chart to --out-dir.
+"""
+import argparse
+import json
+import multiprocessing
+import os
+import os.path as osp
+import platform
+import resource
+import statistics
+import threading
+import time
+
+import torch
+import torch.nn.functional as F
+
+import sapa_mm
+from sapa_mm.models import SAPA, GuidedCARAFE
+
+SHAPES = {  # name: ((h, w), (H, W))
+    'segformer': ((64, 64), (128, 128)),        # SegFormer-B1@512, 1/8->1/4
+    'mask2former': ((80, 80), (160, 160)),      # Mask2Former@640, 1/8->1/4
+    'faster-rcnn': ((100, 168), (200, 336)),    # Faster R-CNN@1333x800, P3->P2
+    'odd': ((86, 64), (171, 128)),              # mmseg whole-image test size
+}
+ROWS = ['nearest', 'bilinear', 'carafe', 'sapa-reference', 'sapa-i',
+        'sapa-b', 'sapa-g']
+BATCH, CHANNELS, KERNEL = 2, 256, 5
+
+
+def build_row(row: str):
+    """A callable (x, guide) -> output for one row."""
+    if row in ('nearest', 'bilinear'):
+        kwargs = {} if row == 'nearest' else dict(align_corners=False)
+        return lambda x, g: F.interpolate(x, size=g.shape[-2:], mode=row,
+                                          **kwargs)
+    if row == 'carafe':
+        return GuidedCARAFE(CHANNELS)
+    if row == 'sapa-reference':
+        return SAPA(CHANNELS, variant='B', backend='reference')
+    return SAPA(CHANNELS, variant=row[-1].upper(), backend='extension')
+
+
+def make_inputs(shape: str, device: str, dtype: torch.dtype):
+    (h, w), (H, W) = SHAPES[shape]
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(BATCH, CHANNELS, h, w, generator=g).to(device, dtype)
+    guide = torch.randn(BATCH, CHANNELS, H, W, generator=g).to(device, dtype)
+    grad = torch.randn(BATCH, CHANNELS, H, W, generator=g).to(device, dtype)
+    return x.requires_grad_(), guide.requires_grad_(), grad
+
+
+def _sync(device: str) -> None:
+    if device == 'cuda':
+        torch.cuda.synchronize()
+
+
+def time_ms(fn, device: str, warmup: int, repeats: int) -> float:
+    for _ in range(warmup):
+        fn()
+    _sync(device)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times)
+
+
+def forward_backward(module, x, guide, grad):
+    x.grad = guide.grad = None
+    if isinstance(module, torch.nn.Module):
+        module.zero_grad(set_to_none=True)
+    module(x, guide).backward(grad)
+
+
+def _rss() -> int:
+    with open('/proc/self/statm') as f:
+        return int(f.read().split()[1]) * resource.getpagesize()
+
+
+def _rss_peak_worker(row, shape, dtype, threads, queue):
+    """Peak RSS growth of one forward+backward, sampled every 0.2 ms by a
+    thread (large tensors are mmap-ed, so RSS follows them)."""
+    torch.set_num_threads(threads)
+    module = build_row(row)
+    if isinstance(module, torch.nn.Module):
+        module.to(dtype)
+    x, guide, grad = make_inputs(shape, 'cpu', dtype)
+    before = _rss()
+    peak = [before]
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], _rss())
+            time.sleep(0.0002)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    forward_backward(module, x, guide, grad)
+    done.set()
+    sampler.join()
+    queue.put(max(peak[0], _rss()) - before)
+
+
+def peak_memory(row, shape, device, dtype, threads) -> int:
+    """Bytes of peak memory growth of one forward+backward."""
+    if device == 'cuda':
+        module = build_row(row)
+        if isinstance(module, torch.nn.Module):
+            module.to(device, dtype)
+        x, guide, grad = make_inputs(shape, device, dtype)
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        forward_backward(module, x, guide, grad)
+        torch.cuda.synchronize()
+        return torch.cuda.max_memory_allocated() - base
+    context = multiprocessing.get_context('spawn')
+    queue = context.Queue()
+    process = context.Process(target=_rss_peak_worker,
+                              args=(row, shape, dtype, threads, queue))
+    process.start()
+    result = queue.get()
+    process.join()
+    return result
+
+
+def op_level(args, dtype):
+    results = []
+    for shape in args.shapes:
+        x, guide, grad = make_inputs(shape, args.device, dtype)
+        for row in args.rows:
+            module = build_row(row)
+            if isinstance(module, torch.nn.Module):
+                module.to(args.device, dtype)
+            repeats = args.repeats
+            if row == 'sapa-reference' and args.device == 'cpu':
+                repeats = min(repeats, 3)  # seconds per call at large shapes
+            with torch.no_grad():
+                forward = time_ms(lambda: module(x, guide), args.device,
+                                  args.warmup, repeats)
+            both = time_ms(lambda: forward_backward(module, x, guide, grad),
+                           args.device, args.warmup, repeats)
+            memory = peak_memory(row, shape, args.device, dtype,
+                                 args.threads)
+            results.append(dict(shape=shape, row=row, forward_ms=forward,
+                                forward_backward_ms=both,
+                                peak_memory_mb=memory / 2**20))
+            print(f'  {shape:12s} {row:15s} forward {forward:9.2f} ms  '
+                  f'fwd+bwd {both:9.2f} ms  peak {memory / 2**20:8.1f} MiB',
+                  flush=True)
+    for r in results:
+        base = next(b for b in results
+                    if b['shape'] == r['shape'] and b['row'] == 'bilinear')
+        for key in ('forward_ms', 'forward_backward_ms', 'peak_memory_mb'):
+            r[key.rsplit('_', 1)[0] + '_ratio'] = r[key] / max(base[key],
+                                                               1e-9)
+    return results
+
+
+def model_level(args, dtype):
+    from mmengine.optim import OptimWrapper
+    from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
+
+    from sapa_mm.complexity import build_model
+    from sapa_mm.engine import load_config
+    batch, size = (1, 256) if args.device == 'cpu' else (8, 512)
+    results = []
+    for row in ('bilinear', 'carafe', 'sapa-i', 'sapa-b', 'sapa-g'):
+        cfg = load_config(
+            f'configs/segformer/segformer_mit-b1-{row}_8xb2-160k_ade20k-'
+            '512x512.py',
+            mini=dict(max_iters=1, val_interval=1, crop_size=(size, size)))
+        model = build_model(cfg).to(args.device).train()
+        optim = OptimWrapper(torch.optim.AdamW(model.parameters(), lr=1e-5))
+        g = torch.Generator().manual_seed(0)
+        data = dict(
+            inputs=[torch.randint(0, 256, (3, size, size), generator=g,
+                                  dtype=torch.uint8) for _ in range(batch)],
+            data_samples=[SegDataSample(
+                gt_sem_seg=PixelData(data=torch.randint(
+                    0, 150, (1, size, size), generator=g)),
+                metainfo=dict(img_shape=(size, size), ori_shape=(size, size)))
+                for _ in range(batch)])
+        ms = time_ms(lambda: model.train_step(data, optim), args.device,
+                     args.warmup, args.repeats)
+        results.append(dict(row=row, batch=batch, size=size, iteration_ms=ms))
+        print(f'  segformer-b1 {row:10s} iteration {ms:9.1f} ms', flush=True)
+    for r in results:
+        r['iteration_ratio'] = r['iteration_ms'] / results[0]['iteration_ms']
+    return results
+
+
+def markdown(env, ops, models) -> str:
+    lines = [f'Device: {env["device"]}, dtype {env["dtype"]}, threads '
+             f'{env["threads"]}, torch {env["torch"]}, sapa-mm '
+             f'{env["sapa_mm"]} (extension: {env["has_ext"]}), '
+             f'{env["date"]}.', '']
+    lines += ['| shape | row | forward (ms) | x bilinear | fwd+bwd (ms) | '
+              'x bilinear | peak memory (MiB) | x bilinear |',
+              '| --- | --- | --- | --- | --- | --- | --- | --- |']
+    for r in ops:
+        (h, w), (H, W) = SHAPES[r['shape']]
+        lines.append(
+            f'| {r["shape"]} {h}x{w}->{H}x{W} | {r["row"]} | '
+            f'{r["forward_ms"]:.2f} | {r["forward_ratio"]:.2f} | '
+            f'{r["forward_backward_ms"]:.2f} | '
+            f'{r["forward_backward_ratio"]:.2f} | '
+            f'{r["peak_memory_mb"]:.1f} | {r["peak_memory_ratio"]:.2f} |')
+    if models:
+        lines += ['', '| SegFormer-B1 training iteration | batch x size | ms '
+                  '| x bilinear |', '| --- | --- | --- | --- |']
+        for r in models:
+            lines.append(f'| {r["row"]} | {r["batch"]} x {r["size"]}^2 | '
+                         f'{r["iteration_ms"]:.1f} | '
+                         f'{r["iteration_ratio"]:.2f} |')
+    return '\n'.join(lines) + '\n'
+
+
+def bar_chart(ops, path: str) -> None:
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    shapes = list(dict.fromkeys(r['shape'] for r in ops))
+    rows = list(dict.fromkeys(r['row'] for r in ops))
+    fig, ax = plt.subplots(figsize=(1.6 * len(rows) + 2, 3.5))
+    width = 0.8 / len(shapes)
+    for i, shape in enumerate(shapes):
+        values = [next(r['forward_backward_ratio'] for r in ops
+                       if r['shape'] == shape and r['row'] == row)
+                  for row in rows]
+        ax.bar([j + i * width for j in range(len(rows))], values, width,
+               label=shape)
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(rows))], rows)
+    ax.set_yscale('log')
+    ax.set_ylabel('fwd+bwd time / bilinear')
+    ax.axhline(1, color='gray', lw=0.5)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--device', default='cuda' if torch.cuda.is_available()
+                        else 'cpu', choices=['cpu', 'cuda'])
+    parser.add_argument('--dtype', default='float32',
+                        choices=['float32', 'float16', 'bfloat16'])
+    parser.add_argument('--threads', type=int, default=torch.get_num_threads())
+    parser.add_argument('--shapes', nargs='+', default=list(SHAPES),
+                        choices=list(SHAPES))
+    parser.add_argument('--rows', nargs='+', default=ROWS, choices=ROWS)
+    parser.add_argument('--warmup', type=int, default=2)
+    parser.add_argument('--repeats', type=int, default=5)
+    parser.add_argument('--model-level', action='store_true')
+    parser.add_argument('--out-dir', default='work_dirs/benchmark')
+    args = parser.parse_args()
+    if 'bilinear' not in args.rows:
+        args.rows = ['bilinear'] + args.rows  # the ratios' reference
+    torch.set_num_threads(args.threads)
+    dtype = getattr(torch, args.dtype)
+    device_name = (torch.cuda.get_device_name() if args.device == 'cuda' else
+                   f'CPU {platform.processor() or platform.machine()}, '
+                   f'{os.cpu_count()} cores')
+    env = dict(device=device_name, dtype=args.dtype, threads=args.threads,
+               torch=torch.__version__, sapa_mm=sapa_mm.__version__,
+               has_ext=sapa_mm.HAS_EXT, date=time.strftime('%Y-%m-%d'))
+    print(f'benchmark: {env}', flush=True)
+    print('op level (batch 2, C=256, K=5):', flush=True)
+    ops = op_level(args, dtype)
+    models = []
+    if args.model_level:
+        print('model level:', flush=True)
+        models = model_level(args, dtype)
+    os.makedirs(args.out_dir, exist_ok=True)
+    text = markdown(env, ops, models)
+    with open(osp.join(args.out_dir, 'benchmark.md'), 'w') as f:
+        f.write(text)
+    with open(osp.join(args.out_dir, 'benchmark.json'), 'w') as f:
+        json.dump(dict(env=env, op_level=ops, model_level=models), f,
+                  indent=2)
+    bar_chart(ops, osp.join(args.out_dir, 'benchmark.png'))
+    print(text)
+
+
+if __name__ == '__main__':
+    main()
