@@ -137,6 +137,18 @@ def test_sapa_low_precision_and_autocast(dtype):
                                    rtol=5e-2)
 
 
+def test_sapa_mixed_input_dtypes_under_autocast():
+    """Under autocast x and the guide may differ in dtype (a bf16 conv
+    output, a float32 skip feature): SAPA computes in autocast's dtype."""
+    layer = SAPA(8, variant='B')
+    x, guide = torch.randn(1, 8, 3, 4), torch.randn(1, 8, 6, 8)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        out = layer(x.bfloat16(), guide)
+    assert out.dtype == torch.bfloat16
+    torch.testing.assert_close(out.float(), layer(x, guide), atol=5e-2,
+                               rtol=5e-2)
+
+
 # --- the guided interface --------------------------------------------------
 
 

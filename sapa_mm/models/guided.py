@@ -27,8 +27,10 @@ class GuidedUpsampler(nn.Module):
     """
 
     def check_inputs(self, x: Tensor, guide: Tensor) -> None:
+        """Shapes and devices; the dtypes may differ (e.g. under autocast):
+        the guide gives the size, and SAPA casts what it computes with."""
         name = type(self).__name__
-        checks.check_pair(name, 'guide', guide, 'x', x)
+        checks.check_pair(name, 'guide', guide, 'x', x, same_dtype=False)
 
 
 @MODELS.register_module()

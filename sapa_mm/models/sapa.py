@@ -116,7 +116,7 @@ class SAPA(GuidedUpsampler):
         """Upsamples x (B, C, h, w) to guide's (H, W); returns (B, C, H, W)
         in channels-last memory format."""
         name = f'SAPA-{self.variant}'
-        checks.check_pair(name, 'guide', guide, 'x', x)
+        checks.check_pair(name, 'guide', guide, 'x', x, same_dtype=False)
         checks.check_channels(name, 'x', x, self.in_channels, 'in_channels')
         checks.check_channels(name, 'guide', guide, self.guide_channels,
                               'guide_channels')

@@ -26,9 +26,10 @@ def check_feature(op: str, name: str, t: Tensor) -> None:
 
 
 def check_pair(op: str, hi_name: str, hi: Tensor, lo_name: str,
-               lo: Tensor) -> None:
+               lo: Tensor, same_dtype: bool = True) -> None:
     """A high-res (B, *, H, W) and a low-res (B, *, h, w) tensor on the same
-    device, of the same dtype, with 0 < h <= H and 0 < w <= W."""
+    device, with 0 < h <= H and 0 < w <= W, and of the same dtype unless
+    ``same_dtype`` is False (modules that cast their inputs)."""
     check_feature(op, hi_name, hi)
     check_feature(op, lo_name, lo)
     shapes = (f'{hi_name}.shape={tuple(hi.shape)}, '
@@ -36,7 +37,7 @@ def check_pair(op: str, hi_name: str, hi: Tensor, lo_name: str,
     if hi.device != lo.device:
         raise ValueError(f'{op}: {hi_name} is on {hi.device} but {lo_name} is '
                          f'on {lo.device}')
-    if hi.dtype != lo.dtype:
+    if same_dtype and hi.dtype != lo.dtype:
         raise TypeError(f'{op}: {hi_name}.dtype={hi.dtype} but '
                         f'{lo_name}.dtype={lo.dtype}; cast them to one dtype')
     if hi.shape[0] != lo.shape[0]:
