@@ -127,6 +127,18 @@ def model_complexity(config: Config,
     return dict(flops=flops, params=count_parameters(model))
 
 
+def format_cell(value: Optional[float], base_value: Optional[float],
+                scale: float, digits: int, absolute: bool) -> str:
+    """One FLOPs/Params cell as the SAPA README prints it: ``value / scale``
+    for the baseline (``absolute``), "+x.xx" relative to ``base_value``
+    otherwise, '-' where a number is missing."""
+    if value is None or (not absolute and base_value is None):
+        return '-'
+    if absolute:
+        return f'{value / scale:.{digits}f}'
+    return f'{(value - base_value) / scale:+.{digits}f}'
+
+
 def format_table(names: Sequence[str], results: Sequence[Dict],
                  flops_digits: int = 2, params_digits: int = 2) -> str:
     """A markdown table as the SAPA README prints them: the first row
@@ -134,17 +146,10 @@ def format_table(names: Sequence[str], results: Sequence[Dict],
     rows = ['| model | FLOPs (G) | Params (M) |', '| --- | --- | --- |']
     base = results[0]
 
-    def cell(value, base_value, scale, digits, first):
-        if value is None:
-            return '-'
-        if first:
-            return f'{value / scale:.{digits}f}'
-        return f'{(value - base_value) / scale:+.{digits}f}'
-
     for i, (name, result) in enumerate(zip(names, results)):
-        flops = cell(result['flops'], base['flops'], 1e9, flops_digits,
-                     i == 0)
-        params = cell(result['params'], base['params'], 1e6, params_digits,
-                      i == 0)
+        flops = format_cell(result['flops'], base['flops'], 1e9, flops_digits,
+                            i == 0)
+        params = format_cell(result['params'], base['params'], 1e6,
+                             params_digits, i == 0)
         rows.append(f'| {name} | {flops} | {params} |')
     return '\n'.join(rows)

@@ -1,7 +1,7 @@
 """Reproduction of the authors' tables: train, test and measure every row.
 
 Each row runs ``tools/train.py`` and ``tools/test.py`` in a subprocess (or
-``tools/dist_train.sh`` / ``dist_test.sh`` with a launcher), so every row
+``tools/dist_launch.sh``, torchrun, with a launcher), so every row
 starts from a clean process and a killed run loses at most the row step in
 flight. Progress is saved after every step in ``<work_dir>/state.json``
 (written atomically): a rerun skips what is done, resumes an interrupted
@@ -18,7 +18,7 @@ from typing import Dict, List, Optional, Sequence
 
 from mmengine.config import Config
 
-from .complexity import model_complexity
+from .complexity import format_cell, model_complexity
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TOOLS = osp.join(ROOT, 'tools')
@@ -111,6 +111,10 @@ class Reproduction:
         self.work_dir = work_dir
         self.data_root = data_root
         self.cfg_options = list(cfg_options)
+        if launcher not in ('none', 'pytorch'):
+            raise ValueError('reproduce.py launches through torchrun: '
+                             f"launcher must be 'none' or 'pytorch', got "
+                             f'{launcher!r}')
         self.launcher = launcher
         self.nproc = nproc
         self.mini = mini
@@ -153,13 +157,8 @@ class Reproduction:
         if self.launcher == 'none':
             cmd = [sys.executable, osp.join(TOOLS, f'{tool}.py'), *args]
         else:
-            script = osp.join(TOOLS, f'dist_{tool}.sh')
-            positional = args[:2] if tool == 'test' else args[:1]
-            cmd = ['bash', script, *positional, str(self.nproc),
-                   *args[len(positional):]]
-            if self.launcher != 'pytorch':
-                raise ValueError('reproduce.py launches through torchrun: '
-                                 "launcher must be 'none' or 'pytorch'")
+            cmd = ['bash', osp.join(TOOLS, 'dist_launch.sh'), f'{tool}.py',
+                   str(self.nproc), *args]
         env = dict(os.environ, PYTHON=sys.executable)
         with open(log_file, 'a') as log:
             result = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT,
@@ -248,13 +247,6 @@ class Reproduction:
         base = self._measured(rows[0])
         records = []
 
-        def size(value, base_value, scale, first):
-            if value is None or (not first and base_value is None):
-                return '-'
-            if first:
-                return f'{value / scale:.2f}'
-            return f'{(value - base_value) / scale:+.2f}'
-
         for i, row in enumerate(rows):
             label, paper_metrics, paper_flops, paper_params = \
                 self.spec['rows'][row]
@@ -264,9 +256,11 @@ class Reproduction:
                 cells += [f'{paper:.2f}',
                           '-' if value is None else f'{value:.2f}']
             cells += [paper_flops or '-',
-                      size(measured['flops'], base['flops'], 1e9, i == 0),
+                      format_cell(measured['flops'], base['flops'], 1e9, 2,
+                                  i == 0),
                       paper_params,
-                      size(measured['params'], base['params'], 1e6, i == 0)]
+                      format_cell(measured['params'], base['params'], 1e6, 2,
+                                  i == 0)]
             lines.append('| ' + ' | '.join(cells) + ' |')
             records.append(dict(row=row, label=label, config=self.config(row),
                                 paper=dict(metrics=dict(zip(
