@@ -1,19 +1,29 @@
 // The one binding file: the schemas of the sapa_mm operators and the Python
 // module sapa_mm._ext. Kernels are registered per dispatch key by the backend
 // files (cpu/sapa_cpu.cpp, cuda/sapa_cuda_ops.cpp); the layout and semantics
-// of each op are documented in include/sapa_ops.h.
+// of each op are documented in include/sapa_ops.h (channel_stats: in
+// cpu/stats_kernels.h).
 #include <torch/extension.h>
 #include <torch/library.h>
+
+#include "../cpu/isa.h"
 
 TORCH_LIBRARY(sapa_mm, m) {
   m.def("similarity(Tensor query, Tensor key, int kernel_size) -> Tensor");
   m.def(
       "similarity_backward(Tensor grad, Tensor query, Tensor key, "
       "int kernel_size) -> (Tensor, Tensor)");
+  m.def(
+      "similarity_softmax(Tensor query, Tensor key, int kernel_size) -> "
+      "Tensor");
+  m.def(
+      "similarity_softmax_backward(Tensor grad, Tensor weights, Tensor query, "
+      "Tensor key, int kernel_size) -> (Tensor, Tensor)");
   m.def("aggregate(Tensor weights, Tensor value, int kernel_size) -> Tensor");
   m.def(
       "aggregate_backward(Tensor grad, Tensor weights, Tensor value, "
       "int kernel_size) -> (Tensor, Tensor)");
+  m.def("channel_stats(Tensor x, float eps) -> (Tensor, Tensor)");
 }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
@@ -38,4 +48,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
 #endif
       },
       "Whether the CPU kernels were compiled with OpenMP.");
+  m.def(
+      "cpu_capability", [] { return sapa_mm::cpu::capability_name(); },
+      "The instruction set the CPU kernels run with: 'avx2' or 'default'.");
 }

@@ -7,11 +7,13 @@ import textwrap
 
 import pytest
 import torch
+import torch.nn.functional as F
 from conftest import DEVICES
 
 import sapa_mm.ops as ops
 from sapa_mm.ops import aggregate, reference, sapa, similarity
 from sapa_mm.ops.library import SCHEMAS
+from sapa_mm.ops.projection import channel_linear, channel_norm_linear
 
 requires_ext = pytest.mark.skipif(
     not ops.HAS_EXT, reason='sapa_mm._ext is not built')
@@ -97,20 +99,42 @@ def test_dtypes(device, dtype, h, w, H, W):
             rtol=tol['rtol'])
 
 
+def _formats(t):
+    """t planar, channels-last, and non-contiguous (every other element of
+    a wider tensor)."""
+    return dict(planar=t.contiguous(),
+                channels_last=t.contiguous(memory_format=torch.channels_last),
+                strided=torch.stack([t, -t], -1)[..., 0])
+
+
 @pytest.mark.parametrize('device', DEVICES)
-def test_memory_formats_and_strides(device):
+@pytest.mark.parametrize('query_format', ['planar', 'channels_last'])
+@pytest.mark.parametrize('value_format',
+                         ['planar', 'channels_last', 'strided'])
+@pytest.mark.parametrize('grad_format', ['planar', 'channels_last', 'strided'])
+def test_memory_formats_and_strides(device, query_format, value_format,
+                                    grad_format):
+    """Each layout takes its own code path in the kernels (planar rows are
+    transposed on the fly): all agree with the reference, and results come
+    in the memory format of the input they correspond to."""
     K = 3
-    q, k, v, _ = _inputs(2, 6, 10, 5, 7, 10, 13, K, device=device)
-    expected = reference.sapa(q, k, v, K)
-    channels_last = [t.contiguous(memory_format=torch.channels_last)
-                     for t in (q, k, v)]
-    # Non-contiguous: every other element of a wider tensor.
-    strided = [torch.stack([t, -t], -1)[..., 0] for t in (q, k, v)]
-    assert not any(t.is_contiguous() for t in strided)
-    for args in (channels_last, strided):
-        _assert_close(sapa(*args, K), expected, torch.float32)
+    q, k, v, _ = _inputs(2, 6, 19, 5, 7, 10, 13, K, device=device)
+    q, k = (_formats(t)[query_format].requires_grad_() for t in (q, k))
+    v = _formats(v)[value_format].requires_grad_()
     out = sapa(q, k, v, K)
-    assert out.is_contiguous(memory_format=torch.channels_last)
+    expected = reference.sapa(q, k, v, K)
+    _assert_close(out, expected, torch.float32)
+    is_channels_last = value_format == 'channels_last'
+    assert out.is_contiguous(memory_format=torch.channels_last) == \
+        is_channels_last
+    assert out.is_contiguous() != is_channels_last
+    grad = _formats(torch.randn_like(expected))[grad_format]
+    got = torch.autograd.grad(out, (q, k, v), grad)
+    want = torch.autograd.grad(expected, (q, k, v), grad)
+    for g_got, g_want, t in zip(got, want, (q, k, v)):
+        _assert_close(g_got, g_want, torch.float32)
+        assert g_got.is_contiguous(memory_format=torch.channels_last) == \
+            t.is_contiguous(memory_format=torch.channels_last)
 
 
 @requires_ext
@@ -181,6 +205,98 @@ def test_reference_window_gather_is_the_transpose():
         reference.window_gather(wt, grad, (h, w), K), expected)
 
 
+@requires_ext
+def test_portable_cpu_kernels():
+    """The CPU kernels are compiled once per instruction set; this CPU runs
+    the AVX2 copy where it can, so check the portable copy in a process that
+    selects it."""
+    env = dict(os.environ, SAPA_MM_CPU_CAPABILITY='default')
+    capability = subprocess.run(
+        [sys.executable, '-c',
+         'from sapa_mm import _ext; print(_ext.cpu_capability())'],
+        env=env, capture_output=True, text=True, timeout=120)
+    assert capability.stdout.strip() == 'default', capability.stderr
+    result = subprocess.run(
+        [sys.executable, '-m', 'pytest', __file__, '-q', '-x', '-p',
+         'no:cacheprovider', '-k', 'match_reference or dtypes or '
+         'memory_formats or deterministic or channel_stats'],
+        env=env, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:]
+
+
+# --- projections -----------------------------------------------------------
+
+
+@pytest.mark.parametrize('device', DEVICES)
+@pytest.mark.parametrize('layout', ['planar', 'channels_last'])
+@pytest.mark.parametrize(
+    'dtype', [torch.float64, torch.float32, torch.float16, torch.bfloat16])
+def test_channel_stats(device, layout, dtype):
+    # A mean far from 0 against the spread: a one-pass variance would cancel.
+    x = torch.randn(2, 37, 5, 9, dtype=torch.float64, device=device) * 2 + 50
+    x = _formats(x.to(dtype))[layout]
+    mean, rstd = torch.ops.sapa_mm.channel_stats(x, 1e-5)
+    want_mean, want_rstd = reference.channel_stats(x.double(), 1e-5)
+    assert mean.dtype == rstd.dtype == (
+        torch.float64 if dtype == torch.float64 else torch.float32)
+    torch.testing.assert_close(mean.double(), want_mean, rtol=1e-6, atol=0)
+    torch.testing.assert_close(rstd.double(), want_rstd, rtol=1e-5, atol=0)
+
+
+def _norm_linear_reference(x, weight, bias, norm_weight, norm_bias):
+    normed = F.layer_norm(x.permute(0, 2, 3, 1), x.shape[1:2], norm_weight,
+                          norm_bias)
+    return F.linear(normed, weight, bias).permute(0, 3, 1, 2)
+
+
+@pytest.mark.parametrize('device', DEVICES)
+@pytest.mark.parametrize('layout', ['planar', 'channels_last'])
+@pytest.mark.parametrize('affine', [True, False])
+@pytest.mark.parametrize(
+    'dtype', [torch.float32, torch.float16, torch.bfloat16])
+def test_channel_norm_linear_matches_layer_norm_then_linear(
+        device, layout, affine, dtype):
+    """The folded LayerNorm + projection against the literal one in float64
+    on the same (rounded) inputs; low precision takes the centred path."""
+    C, D = 24, 5
+    x = (torch.randn(2, C, 6, 7, device=device) * 2 + 3).to(dtype)
+    x = _formats(x)[layout].requires_grad_()
+    params = [torch.randn(D, C, device=device) / C**0.5,
+              torch.randn(D, device=device),
+              torch.rand(C, device=device) + 0.5 if affine else None,
+              torch.randn(C, device=device) if affine else None]
+    params = [None if p is None else p.requires_grad_() for p in params]
+    out = channel_norm_linear(x, *params)
+    assert out.shape == (2, D, 6, 7) and out.dtype == dtype
+    assert out.is_contiguous()
+    x64 = x.detach().double().requires_grad_()
+    p64 = [None if p is None else p.detach().double().requires_grad_()
+           for p in params]
+    want = _norm_linear_reference(x64, *p64)
+    tol = dict(atol=1e-4, rtol=1e-4) if dtype == torch.float32 else \
+        TOLERANCES[dtype]
+    torch.testing.assert_close(out.double(), want, **tol)
+    grad = torch.randn_like(want)
+    inputs = [x] + [p for p in params if p is not None]
+    inputs64 = [x64] + [p for p in p64 if p is not None]
+    got = torch.autograd.grad(out, inputs, grad.to(dtype))
+    expected = torch.autograd.grad(want, inputs64, grad)
+    for g_got, g_want in zip(got, expected):
+        scale = g_want.abs().max().item()
+        torch.testing.assert_close(g_got.double() / scale, g_want / scale,
+                                   **tol)
+
+
+def test_projection_gradcheck():
+    x = torch.randn(2, 6, 3, 4, dtype=torch.float64) + 2
+    x.requires_grad_()
+    w, b, g, beta = (torch.randn(*s, dtype=torch.float64, requires_grad=True)
+                     for s in ((3, 6), (3, ), (6, ), (6, )))
+    assert torch.autograd.gradcheck(channel_norm_linear, (x, w, b, g, beta))
+    assert torch.autograd.gradcheck(channel_norm_linear, (x, w))
+    assert torch.autograd.gradcheck(channel_linear, (x, w, b))
+
+
 # --- validation ------------------------------------------------------------
 
 
@@ -243,12 +359,19 @@ def test_extension_backend_without_kernels():
 @requires_ext
 def test_kernel_checks_guard_direct_op_calls():
     """The C++ ops check their inputs too, for callers of torch.ops."""
-    q = torch.randn(1, 4, 4, 3)
+    ops_ = torch.ops.sapa_mm
+    q = torch.randn(1, 3, 4, 4)
     with pytest.raises(RuntimeError, match='at least as large'):
-        torch.ops.sapa_mm.similarity(q[:, :2, :2].contiguous(), q, 3)
-    with pytest.raises(RuntimeError, match='contiguous'):
-        torch.ops.sapa_mm.similarity(q.transpose(1, 2),
-                                     q[:, :2, :2].contiguous(), 3)
+        ops_.similarity(q[:, :, :2, :2], q, 3)
+    with pytest.raises(RuntimeError, match='channels differ'):
+        ops_.similarity(q, q[:, :2, :2, :2], 3)
+    with pytest.raises(RuntimeError, match='odd and positive'):
+        ops_.similarity(q, q, 2)
+    with pytest.raises(RuntimeError, match='grad must have shape'):
+        ops_.aggregate_backward(q[:, :2], torch.randn(1, 9, 4, 4),
+                                q[:, :, :2, :2], 3)
+    with pytest.raises(RuntimeError, match='4-D'):
+        ops_.channel_stats(q[0], 1e-5)
 
 
 # --- registration ----------------------------------------------------------
@@ -271,7 +394,7 @@ def test_torch_compile_traces_the_named_ops():
     compiled = torch.compile(lambda a, b, c: sapa(a, b, c, 3),
                              backend=backend, fullgraph=True)
     torch.testing.assert_close(compiled(q, k, v), reference.sapa(q, k, v, 3))
-    assert 'sapa_mm.similarity' in seen
+    assert 'sapa_mm.similarity_softmax' in seen
     assert 'sapa_mm.aggregate' in seen
 
 

@@ -260,10 +260,10 @@ def test_flop_analyzer_sees_the_named_ops():
     inputs = (torch.randn(1, 16, 8, 8), torch.randn(1, 16, 16, 16))
     analyzer = FlopAnalyzer(layer, inputs)
     analyzer.total()
-    assert {'sapa_mm::similarity',
-            'sapa_mm::aggregate'} <= set(analyzer.unsupported_ops())
+    assert {'sapa_mm::similarity_softmax', 'sapa_mm::aggregate',
+            'prim::PythonOp._NormLinear'} <= set(analyzer.unsupported_ops())
     analyzer = FlopAnalyzer(layer, inputs).set_op_handle(
-        'sapa_mm::similarity', lambda inputs, outputs: 7,
+        'sapa_mm::similarity_softmax', lambda inputs, outputs: 7,
         'sapa_mm::aggregate', lambda inputs, outputs: 11)
-    assert analyzer.by_operator()['similarity'] == 7
+    assert analyzer.by_operator()['similarity_softmax'] == 7
     assert analyzer.by_operator()['aggregate'] == 11

@@ -63,9 +63,28 @@ struct WindowGeometry {
     return (y - ci + r) * K + (x - cj + r);
   }
 
+  // Output rows [begin, end) whose source row is ci (at least one, as
+  // H >= h); output columns likewise. These points share one window.
+  SAPA_HOST_DEVICE void rows_of(int64_t ci, int64_t* begin,
+                                int64_t* end) const {
+    *begin = first_output(ci, h, H);
+    *end = first_output(ci + 1, h, H);
+  }
+  SAPA_HOST_DEVICE void cols_of(int64_t cj, int64_t* begin,
+                                int64_t* end) const {
+    *begin = first_output(cj, w, W);
+    *end = first_output(cj + 1, w, W);
+  }
+  // The most output rows / columns that share one source row / column.
+  SAPA_HOST_DEVICE int64_t max_rows_per_source() const {
+    return (H + h - 1) / h;
+  }
+  SAPA_HOST_DEVICE int64_t max_cols_per_source() const {
+    return (W + w - 1) / w;
+  }
+
   // Output rows [begin, end) whose windows cover low-res row y, i.e. whose
-  // source row lies in [y - r, y + r]. The first output row with source row
-  // >= c is ceil(c * H / h).
+  // source row lies in [y - r, y + r].
   SAPA_HOST_DEVICE void covering_rows(int64_t y, int64_t* begin,
                                       int64_t* end) const {
     covering(y, h, H, begin, end);
@@ -74,14 +93,23 @@ struct WindowGeometry {
                                       int64_t* end) const {
     covering(x, w, W, begin, end);
   }
+  // The most output rows whose windows cover one low-res row.
+  SAPA_HOST_DEVICE int64_t max_covering_rows() const {
+    return K * max_rows_per_source();
+  }
 
  private:
+  // The first output index whose source index is >= c: ceil(c * out / in).
+  SAPA_HOST_DEVICE static int64_t first_output(int64_t c, int64_t in,
+                                               int64_t out) {
+    return (c * out + in - 1) / in;
+  }
   SAPA_HOST_DEVICE void covering(int64_t c, int64_t in, int64_t out,
                                  int64_t* begin, int64_t* end) const {
     const int64_t lo = c - r < 0 ? 0 : c - r;
     const int64_t hi = c + r + 1 > in ? in : c + r + 1;
-    *begin = (lo * out + in - 1) / in;
-    *end = (hi * out + in - 1) / in;
+    *begin = first_output(lo, in, out);
+    *end = first_output(hi, in, out);
   }
 };
 

@@ -7,6 +7,7 @@ from mmengine.registry import MODELS
 from torch import Tensor, nn
 
 from ..ops import checks, functional, reference
+from ..ops.projection import channel_linear, channel_norm_linear
 from .guided import GuidedUpsampler
 
 VARIANTS = ('I', 'B', 'G')
@@ -114,40 +115,54 @@ class SAPA(GuidedUpsampler):
 
     def forward(self, x: Tensor, guide: Tensor) -> Tensor:
         """Upsamples x (B, C, h, w) to guide's (H, W); returns (B, C, H, W)
-        in channels-last memory format."""
+        in x's memory format."""
         name = f'SAPA-{self.variant}'
         checks.check_pair(name, 'guide', guide, 'x', x, same_dtype=False)
         checks.check_channels(name, 'x', x, self.in_channels, 'in_channels')
         checks.check_channels(name, 'guide', guide, self.guide_channels,
                               'guide_channels')
-        # LayerNorm and the projections act on channels: work channels-last.
-        x_cl = x.permute(0, 2, 3, 1)
-        guide_cl = guide.permute(0, 2, 3, 1)
-        x_normed = self.norm_x(x_cl)
-        guide_normed = self.norm_guide(guide_cl)
-        if self.variant == 'I':
-            query, key = guide_normed, x_normed
-        else:
-            query, key = self.q(guide_normed), self.k(x_normed)
-        if self.variant == 'G':
-            gate = torch.sigmoid(self.gate(x_normed))
-            # W_x up(x) == up(W_x x) for nearest up(): project at low res.
-            mixed = self._nearest(gate, guide) * query
-            query = mixed + self._nearest((1 - gate) * self.q_x(x_cl), guide)
+        # One dtype throughout (autocast's where it is on): the projections
+        # and kernels then see no implicit casts.
         dtype = _compute_dtype(x)
-        query, key, value = (t.permute(0, 3, 1, 2).to(dtype)
-                             for t in (query, key, x_cl))
-        return functional.sapa(query, key, value, self.kernel_size,
-                               self.backend)
+        x, guide = x.to(dtype), guide.to(dtype)
+        with torch.autocast(x.device.type, enabled=False):
+            if self.variant == 'I':
+                query = self._normed(guide, self.norm_guide)
+                key = self._normed(x, self.norm_x)
+            else:
+                query = self._project(guide, self.norm_guide, self.q)
+                key = self._project(x, self.norm_x, self.k)
+            if self.variant == 'G':
+                gate = torch.sigmoid(self._project(x, self.norm_x, self.gate))
+                # W_x up(x) == up(W_x x) for nearest up(): project at low
+                # res.
+                q_x = channel_linear(x, self.q_x.weight, self.q_x.bias)
+                query = self._nearest(gate, guide) * query + \
+                    self._nearest((1 - gate) * q_x, guide)
+            return functional.sapa(query, key, x, self.kernel_size,
+                                   self.backend)
+
+    @staticmethod
+    def _project(t: Tensor, norm: nn.Module, linear: nn.Linear) -> Tensor:
+        """linear(norm(t)) over channels, without channels-last copies."""
+        if isinstance(norm, nn.LayerNorm):
+            return channel_norm_linear(t, linear.weight, linear.bias,
+                                       norm.weight, norm.bias, norm.eps)
+        return channel_linear(t, linear.weight, linear.bias)
+
+    @staticmethod
+    def _normed(t: Tensor, norm: nn.Module) -> Tensor:
+        """SAPA-I's parameter-free LayerNorm (or identity) over channels."""
+        return norm(t.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
 
     @staticmethod
     def _nearest(t: Tensor, guide: Tensor) -> Tensor:
-        """Nearest upsampling of channels-last t to guide's size, with the
-        ops' mapping floor(i * h / H) (i // 2 for an exact 2x)."""
-        (h, w), (H, W) = t.shape[1:3], guide.shape[-2:]
+        """Nearest upsampling of t to guide's size, with the ops' mapping
+        floor(i * h / H) (i // 2 for an exact 2x)."""
+        (h, w), (H, W) = t.shape[-2:], guide.shape[-2:]
         rows = reference.source_indices(H, h, t.device)
         cols = reference.source_indices(W, w, t.device)
-        return t.index_select(1, rows).index_select(2, cols)
+        return t.index_select(2, rows).index_select(3, cols)
 
     def extra_repr(self) -> str:
         s = (f'variant={self.variant!r}, in_channels={self.in_channels}, '

@@ -1,9 +1,10 @@
 """The SAPA operators: one functional API over the compiled kernels and the
 pure-PyTorch reference.
 
-Inputs are (B, C, H, W) tensors of any memory format; outputs are (B, C, H, W)
-tensors in the channels-last memory format the kernels compute in (call
-``.contiguous()`` if you need NCHW-contiguous memory). Output point (i, j) of
+Inputs are (B, C, H, W) tensors of any memory format. The kernels read planar
+(NCHW) and channels-last features alike, and give each result the memory
+format of the input it corresponds to (``aggregate``'s that of ``value``);
+the K*K-channel similarities are channels-last. Output point (i, j) of
 the (H, W) map reads the K x K window, zero-padded, around low-res point
 (floor(i * h / H), floor(j * w / W)); any (H, W) >= (h, w) works.
 
@@ -41,11 +42,6 @@ def _backend(backend: Optional[str], device: torch.device) -> str:
     return backend
 
 
-def _nhwc(t: Tensor) -> Tensor:
-    # Free for channels-last inputs, one copy otherwise.
-    return t.permute(0, 2, 3, 1).contiguous()
-
-
 def similarity(query: Tensor,
                key: Tensor,
                kernel_size: int = 5,
@@ -64,8 +60,7 @@ def similarity(query: Tensor,
     checks.check_similarity(query, key, kernel_size)
     if _backend(backend, query.device) == 'reference':
         return reference.similarity(query, key, kernel_size)
-    out = torch.ops.sapa_mm.similarity(_nhwc(query), _nhwc(key), kernel_size)
-    return out.permute(0, 3, 1, 2)
+    return torch.ops.sapa_mm.similarity(query, key, kernel_size)
 
 
 def aggregate(weights: Tensor,
@@ -81,14 +76,12 @@ def aggregate(weights: Tensor,
         backend: see the module docstring.
 
     Returns:
-        (B, C, H, W) upsampled values.
+        (B, C, H, W) upsampled values, in value's memory format.
     """
     checks.check_aggregate(weights, value, kernel_size)
     if _backend(backend, value.device) == 'reference':
         return reference.aggregate(weights, value, kernel_size)
-    out = torch.ops.sapa_mm.aggregate(_nhwc(weights), _nhwc(value),
-                                      kernel_size)
-    return out.permute(0, 3, 1, 2)
+    return torch.ops.sapa_mm.aggregate(weights, value, kernel_size)
 
 
 def sapa(query: Tensor,
@@ -106,15 +99,17 @@ def sapa(query: Tensor,
         backend: see the module docstring.
 
     Returns:
-        (B, C, H, W), channels-last memory format.
+        (B, C, H, W), in value's memory format.
     """
     checks.check_sapa(query, key, value, kernel_size)
     backend = _backend(backend, query.device)
     if backend == 'reference':
         return reference.sapa(query, key, value, kernel_size)
-    # The softmax runs over the contiguous last dim of the (B, H, W, K*K) op
-    # output, and aggregate's NHWC conversion of it is free.
-    weights = similarity(query, key, kernel_size, backend).softmax(dim=1)
+    # One op for the similarities and their softmax: the weights stay
+    # channels-last, as aggregate reads them, and the softmax is
+    # deterministic (ATen's CPU softmax backward over a last dim of K*K
+    # depends on the thread count).
+    weights = torch.ops.sapa_mm.similarity_softmax(query, key, kernel_size)
     return aggregate(weights, value, kernel_size, backend)
 
 

@@ -1,18 +1,21 @@
 """The ``sapa_mm::*`` torch operators: schemas, kernels, fake tensors and
 autograd.
 
-The ops work on contiguous channels-last (B, H, W, C) tensors (see
-``ops/include/sapa_ops.h``). The compiled extension defines them and registers
-its CPU/CUDA kernels; where it is missing (or lacks CUDA) the same ops are
-backed by the pure-PyTorch reference, so callers, ``torch.compile`` and FLOP
-counters always see the same named ops. Fake (meta) kernels and autograd are
-registered here for both cases.
+The ops take logical (B, C, H, W) tensors in either memory format (see
+``ops/include/sapa_ops.h``): the K*K-channel results are channels-last, every
+other result takes the memory format of the input it corresponds to. The
+compiled extension defines them and registers its CPU/CUDA kernels; where it
+is missing (or lacks CUDA) the same ops are backed by the pure-PyTorch
+reference, so callers, ``torch.compile`` and FLOP counters always see the same
+named ops. Fake (meta) kernels and autograd are registered here for both
+cases.
 """
 import warnings
 from typing import Tuple
 
 import torch
 from torch import Tensor
+from torch._prims_common import suggest_memory_format
 
 from . import reference
 from .extension import BUILD_HINT, EXT_HAS_CUDA, HAS_EXT, IMPORT_ERROR
@@ -25,56 +28,74 @@ SCHEMAS = {
     'similarity': '(Tensor query, Tensor key, int kernel_size) -> Tensor',
     'similarity_backward': '(Tensor grad, Tensor query, Tensor key, '
     'int kernel_size) -> (Tensor, Tensor)',
+    'similarity_softmax': '(Tensor query, Tensor key, int kernel_size) -> '
+    'Tensor',
+    'similarity_softmax_backward': '(Tensor grad, Tensor weights, '
+    'Tensor query, Tensor key, int kernel_size) -> (Tensor, Tensor)',
     'aggregate': '(Tensor weights, Tensor value, int kernel_size) -> Tensor',
     'aggregate_backward': '(Tensor grad, Tensor weights, Tensor value, '
     'int kernel_size) -> (Tensor, Tensor)',
+    'channel_stats': '(Tensor x, float eps) -> (Tensor, Tensor)',
 }
 
 
-def _nchw(t: Tensor) -> Tensor:
-    return t.permute(0, 3, 1, 2)
+def _channels_last(t: Tensor) -> Tensor:
+    return t.contiguous(memory_format=torch.channels_last)
 
 
-def _nhwc(t: Tensor) -> Tensor:
-    return t.permute(0, 2, 3, 1).contiguous()
+def _like(t: Tensor, like: Tensor) -> Tensor:
+    """t in the memory format the kernels give the result of input like."""
+    return t.contiguous(memory_format=suggest_memory_format(like))
 
 
-# The reference, in the ops' channels-last layout. The backward passes are
-# composed exactly as in sapa_ops.h: window sums and their transposes.
+# The reference, with the kernels' output memory formats. The backward passes
+# are composed exactly as in sapa_ops.h: window sums and their transposes.
 def _similarity_reference(query: Tensor, key: Tensor,
                           kernel_size: int) -> Tensor:
-    return _nhwc(
-        reference.similarity(_nchw(query), _nchw(key), kernel_size))
+    return _channels_last(reference.similarity(query, key, kernel_size))
 
 
 def _similarity_backward_reference(grad: Tensor, query: Tensor, key: Tensor,
                                    kernel_size: int) -> Tuple[Tensor, Tensor]:
-    grad = _nchw(grad)
-    grad_query = reference.aggregate(grad, _nchw(key), kernel_size)
-    grad_key = reference.window_gather(grad, _nchw(query), key.shape[1:3],
+    grad_query = reference.aggregate(grad, key, kernel_size)
+    grad_key = reference.window_gather(grad, query, key.shape[2:],
                                        kernel_size)
-    return _nhwc(grad_query), _nhwc(grad_key)
+    return _like(grad_query, query), _like(grad_key, key)
+
+
+def _similarity_softmax_reference(query: Tensor, key: Tensor,
+                                  kernel_size: int) -> Tensor:
+    return _channels_last(
+        reference.similarity(query, key, kernel_size).softmax(dim=1))
+
+
+def _similarity_softmax_backward_reference(
+        grad: Tensor, weights: Tensor, query: Tensor, key: Tensor,
+        kernel_size: int) -> Tuple[Tensor, Tensor]:
+    grad_similarity = weights * (grad - (grad * weights).sum(1, keepdim=True))
+    return _similarity_backward_reference(grad_similarity, query, key,
+                                          kernel_size)
 
 
 def _aggregate_reference(weights: Tensor, value: Tensor,
                          kernel_size: int) -> Tensor:
-    return _nhwc(
-        reference.aggregate(_nchw(weights), _nchw(value), kernel_size))
+    return _like(reference.aggregate(weights, value, kernel_size), value)
 
 
 def _aggregate_backward_reference(grad: Tensor, weights: Tensor,
                                   value: Tensor,
                                   kernel_size: int) -> Tuple[Tensor, Tensor]:
-    grad = _nchw(grad)
-    grad_weights = reference.similarity(grad, _nchw(value), kernel_size)
-    grad_value = reference.window_gather(_nchw(weights), grad,
-                                         value.shape[1:3], kernel_size)
-    return _nhwc(grad_weights), _nhwc(grad_value)
+    grad_weights = reference.similarity(grad, value, kernel_size)
+    grad_value = reference.window_gather(weights, grad, value.shape[2:],
+                                         kernel_size)
+    return _channels_last(grad_weights), _like(grad_value, value)
 
 
 _REFERENCE_KERNELS = {
     'similarity': _similarity_reference,
     'similarity_backward': _similarity_backward_reference,
+    'similarity_softmax': _similarity_softmax_reference,
+    'similarity_softmax_backward': _similarity_softmax_backward_reference,
     'aggregate': _aggregate_reference,
     'aggregate_backward': _aggregate_backward_reference,
 }
@@ -118,32 +139,64 @@ if not HAS_EXT:
     _register_reference('CPU', 'cpu')
 if not EXT_HAS_CUDA:
     _register_reference('CUDA', 'cuda')
+# channel_stats has a CPU kernel; elsewhere (and without the extension) it is
+# torch.var_mean, which is fast enough off the CPU.
+torch.library.impl(f'{NAMESPACE}::channel_stats',
+                   'CompositeExplicitAutograd')(reference.channel_stats)
 
 
-# Fake kernels: shapes only, for torch.compile, meta tensors and FLOP tracing.
+# Fake kernels: shapes and memory formats only, for torch.compile, meta
+# tensors and FLOP tracing.
+def _empty(like: Tensor, *size: int, memory_format=None) -> Tensor:
+    if memory_format is None:
+        memory_format = suggest_memory_format(like)
+    return like.new_empty(size).contiguous(memory_format=memory_format)
+
+
 @torch.library.register_fake(f'{NAMESPACE}::similarity')
 def _similarity_fake(query: Tensor, key: Tensor, kernel_size: int) -> Tensor:
-    B, H, W, _ = query.shape
-    return query.new_empty(B, H, W, kernel_size * kernel_size)
+    B, _, H, W = query.shape
+    return _empty(query, B, kernel_size * kernel_size, H, W,
+                  memory_format=torch.channels_last)
+
+
+torch.library.register_fake(f'{NAMESPACE}::similarity_softmax')(
+    _similarity_fake)
 
 
 @torch.library.register_fake(f'{NAMESPACE}::aggregate')
 def _aggregate_fake(weights: Tensor, value: Tensor,
                     kernel_size: int) -> Tensor:
-    B, H, W, _ = weights.shape
-    return value.new_empty(B, H, W, value.shape[3])
+    B, _, H, W = weights.shape
+    return _empty(value, B, value.shape[1], H, W)
 
 
 @torch.library.register_fake(f'{NAMESPACE}::similarity_backward')
 def _similarity_backward_fake(grad: Tensor, query: Tensor, key: Tensor,
                               kernel_size: int) -> Tuple[Tensor, Tensor]:
-    return torch.empty_like(query), torch.empty_like(key)
+    return _empty(query, *query.shape), _empty(key, *key.shape)
+
+
+@torch.library.register_fake(f'{NAMESPACE}::similarity_softmax_backward')
+def _similarity_softmax_backward_fake(grad: Tensor, weights: Tensor,
+                                      query: Tensor, key: Tensor,
+                                      kernel_size: int
+                                      ) -> Tuple[Tensor, Tensor]:
+    return _similarity_backward_fake(grad, query, key, kernel_size)
 
 
 @torch.library.register_fake(f'{NAMESPACE}::aggregate_backward')
 def _aggregate_backward_fake(grad: Tensor, weights: Tensor, value: Tensor,
                              kernel_size: int) -> Tuple[Tensor, Tensor]:
-    return torch.empty_like(weights), torch.empty_like(value)
+    return (_empty(weights, *weights.shape, memory_format=torch.channels_last),
+            _empty(value, *value.shape))
+
+
+@torch.library.register_fake(f'{NAMESPACE}::channel_stats')
+def _channel_stats_fake(x: Tensor, eps: float) -> Tuple[Tensor, Tensor]:
+    B, _, H, W = x.shape
+    dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+    return x.new_empty(B, H, W, dtype=dtype), x.new_empty(B, H, W, dtype=dtype)
 
 
 # Autograd: the backward ops return the gradients of both tensor inputs.
@@ -156,18 +209,34 @@ def _save_inputs(ctx, inputs, output) -> None:
 def _similarity_grad(ctx, grad: Tensor):
     query, key = ctx.saved_tensors
     grad_query, grad_key = torch.ops.sapa_mm.similarity_backward(
-        grad.contiguous(), query, key, ctx.kernel_size)
+        grad, query, key, ctx.kernel_size)
     return grad_query, grad_key, None
 
 
 def _aggregate_grad(ctx, grad: Tensor):
     weights, value = ctx.saved_tensors
     grad_weights, grad_value = torch.ops.sapa_mm.aggregate_backward(
-        grad.contiguous(), weights, value, ctx.kernel_size)
+        grad, weights, value, ctx.kernel_size)
     return grad_weights, grad_value, None
+
+
+def _save_inputs_and_output(ctx, inputs, output) -> None:
+    query, key, kernel_size = inputs
+    ctx.save_for_backward(output, query, key)
+    ctx.kernel_size = kernel_size
+
+
+def _similarity_softmax_grad(ctx, grad: Tensor):
+    weights, query, key = ctx.saved_tensors
+    grad_query, grad_key = torch.ops.sapa_mm.similarity_softmax_backward(
+        grad, weights, query, key, ctx.kernel_size)
+    return grad_query, grad_key, None
 
 
 torch.library.register_autograd(
     f'{NAMESPACE}::similarity', _similarity_grad, setup_context=_save_inputs)
+torch.library.register_autograd(
+    f'{NAMESPACE}::similarity_softmax', _similarity_softmax_grad,
+    setup_context=_save_inputs_and_output)
 torch.library.register_autograd(
     f'{NAMESPACE}::aggregate', _aggregate_grad, setup_context=_save_inputs)

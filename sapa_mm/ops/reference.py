@@ -66,6 +66,15 @@ def window_gather(weights: Tensor, x: Tensor, in_size: Tuple[int, int],
     return _windows_transpose(windows, kernel_size, in_size)
 
 
+def channel_stats(x: Tensor, eps: float) -> Tuple[Tensor, Tensor]:
+    """Mean and 1 / sqrt(var + eps) over the channels of (B, C, H, W) x:
+    the statistics of a LayerNorm over channels, (B, H, W) each, in float32
+    (float64 for float64 x)."""
+    dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+    var, mean = torch.var_mean(x.to(dtype), dim=1, unbiased=False)
+    return mean, (var + eps).rsqrt()
+
+
 def sapa(query: Tensor, key: Tensor, value: Tensor,
          kernel_size: int) -> Tensor:
     """aggregate(softmax(similarity(query, key)), value)."""
