@@ -71,17 +71,22 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def time_ms(fn, device: str, warmup: int, repeats: int) -> float:
-    for _ in range(warmup):
-        fn()
+def time_ms(fns, device: str, warmup: int, repeats: int):
+    """Median milliseconds of each callable in fns. The repeats take turns
+    (one call of each per round), so drift in the machine's speed, large on
+    shared machines, moves all of them alike and the ratios stay fair."""
+    for fn in fns:
+        for _ in range(warmup):
+            fn()
     _sync(device)
-    times = []
+    times = [[] for _ in fns]
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        _sync(device)
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
+        for fn, fn_times in zip(fns, times):
+            start = time.perf_counter()
+            fn()
+            _sync(device)
+            fn_times.append((time.perf_counter() - start) * 1e3)
+    return [statistics.median(t) for t in times]
 
 
 def forward_backward(module, x, guide, grad):
@@ -148,18 +153,29 @@ def op_level(args, dtype):
     results = []
     for shape in args.shapes:
         x, guide, grad = make_inputs(shape, args.device, dtype)
+        modules = {}
         for row in args.rows:
             module = build_row(row)
             if isinstance(module, torch.nn.Module):
                 module.to(args.device, dtype)
-            repeats = args.repeats
-            if row == 'sapa-reference' and args.device == 'cpu':
-                repeats = min(repeats, 3)  # seconds per call at large shapes
+            modules[row] = module
+        # The reference takes seconds per call: timed on its own, 3 repeats.
+        groups = [[r for r in args.rows if r != 'sapa-reference'],
+                  [r for r in args.rows if r == 'sapa-reference']]
+        timed = {}
+        for rows in filter(None, groups):
+            repeats = args.repeats if 'sapa-reference' not in rows else \
+                min(args.repeats, 3)
             with torch.no_grad():
-                forward = time_ms(lambda: module(x, guide), args.device,
-                                  args.warmup, repeats)
-            both = time_ms(lambda: forward_backward(module, x, guide, grad),
-                           args.device, args.warmup, repeats)
+                forward = time_ms(
+                    [lambda m=modules[r]: m(x, guide) for r in rows],
+                    args.device, args.warmup, repeats)
+            both = time_ms(
+                [lambda m=modules[r]: forward_backward(m, x, guide, grad)
+                 for r in rows], args.device, args.warmup, repeats)
+            timed.update(zip(rows, zip(forward, both)))
+        for row in args.rows:
+            forward, both = timed[row]
             memory = peak_memory(row, shape, args.device, dtype,
                                  args.threads)
             results.append(dict(shape=shape, row=row, forward_ms=forward,
@@ -185,25 +201,28 @@ def model_level(args, dtype):
     from sapa_mm.complexity import build_model
     from sapa_mm.engine import load_config
     batch, size = (1, 256) if args.device == 'cpu' else (8, 512)
-    results = []
-    for row in ('bilinear', 'carafe', 'sapa-i', 'sapa-b', 'sapa-g'):
+    rows = ('bilinear', 'carafe', 'sapa-i', 'sapa-b', 'sapa-g')
+    g = torch.Generator().manual_seed(0)
+    data = dict(
+        inputs=[torch.randint(0, 256, (3, size, size), generator=g,
+                              dtype=torch.uint8) for _ in range(batch)],
+        data_samples=[SegDataSample(
+            gt_sem_seg=PixelData(data=torch.randint(
+                0, 150, (1, size, size), generator=g)),
+            metainfo=dict(img_shape=(size, size), ori_shape=(size, size)))
+            for _ in range(batch)])
+    steps = []
+    for row in rows:
         cfg = load_config(
             f'configs/segformer/segformer_mit-b1-{row}_8xb2-160k_ade20k-'
             '512x512.py',
             mini=dict(max_iters=1, val_interval=1, crop_size=(size, size)))
         model = build_model(cfg).to(args.device).train()
         optim = OptimWrapper(torch.optim.AdamW(model.parameters(), lr=1e-5))
-        g = torch.Generator().manual_seed(0)
-        data = dict(
-            inputs=[torch.randint(0, 256, (3, size, size), generator=g,
-                                  dtype=torch.uint8) for _ in range(batch)],
-            data_samples=[SegDataSample(
-                gt_sem_seg=PixelData(data=torch.randint(
-                    0, 150, (1, size, size), generator=g)),
-                metainfo=dict(img_shape=(size, size), ori_shape=(size, size)))
-                for _ in range(batch)])
-        ms = time_ms(lambda: model.train_step(data, optim), args.device,
-                     args.warmup, args.repeats)
+        steps.append(lambda m=model, o=optim: m.train_step(data, o))
+    results = []
+    for row, ms in zip(rows, time_ms(steps, args.device, args.warmup,
+                                     args.repeats)):
         results.append(dict(row=row, batch=batch, size=size, iteration_ms=ms))
         print(f'  segformer-b1 {row:10s} iteration {ms:9.1f} ms', flush=True)
     for r in results:
@@ -271,7 +290,7 @@ def main():
                         choices=list(SHAPES))
     parser.add_argument('--rows', nargs='+', default=ROWS, choices=ROWS)
     parser.add_argument('--warmup', type=int, default=2)
-    parser.add_argument('--repeats', type=int, default=5)
+    parser.add_argument('--repeats', type=int, default=10)
     parser.add_argument('--model-level', action='store_true')
     parser.add_argument('--out-dir', default='work_dirs/benchmark')
     args = parser.parse_args()

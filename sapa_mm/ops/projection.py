@@ -17,7 +17,7 @@ centred first (x - m), as W' x - m * W' 1 would cancel in low precision.
 The projections return planar (B, D, H, W) tensors (the GEMM W' @ x, which
 is faster here than x^T W'^T), which the SAPA kernels read directly.
 """
-from typing import Optional, Tuple
+from typing import Optional
 
 import torch
 from torch import Tensor
