@@ -13,7 +13,8 @@ from conftest import DEVICES
 import sapa_mm.ops as ops
 from sapa_mm.ops import aggregate, reference, sapa, similarity
 from sapa_mm.ops.library import SCHEMAS
-from sapa_mm.ops.projection import channel_linear, channel_norm_linear
+from sapa_mm.ops.projection import (channel_linear, channel_norm_linear,
+                                    channel_rstd)
 
 requires_ext = pytest.mark.skipif(
     not ops.HAS_EXT, reason='sapa_mm._ext is not built')
@@ -295,6 +296,7 @@ def test_projection_gradcheck():
     assert torch.autograd.gradcheck(channel_norm_linear, (x, w, b, g, beta))
     assert torch.autograd.gradcheck(channel_norm_linear, (x, w))
     assert torch.autograd.gradcheck(channel_linear, (x, w, b))
+    assert torch.autograd.gradcheck(channel_rstd, (x, ))
 
 
 # --- validation ------------------------------------------------------------

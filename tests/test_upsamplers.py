@@ -85,14 +85,24 @@ def test_sapa_g_is_the_released_gate_query():
     torch.testing.assert_close(layer(x, guide), expected)
 
 
-def test_sapa_i_has_no_affine_norm():
-    layer = SAPA(8, variant='I')
-    x, guide = torch.randn(1, 8, 3, 3), torch.randn(1, 8, 6, 6)
+def test_sapa_i_is_layer_norm_of_both():
+    """SAPA-I scales the similarities by the guide's rstd instead of
+    normalising the guide; forward and gradients equal the literal
+    LN(guide) . LN(x) (a guide with a mean far from 0)."""
+    layer = SAPA(8, variant='I').double()
+    x = torch.randn(2, 8, 3, 5, dtype=torch.float64, requires_grad=True)
+    guide = torch.randn(2, 8, 6, 9, dtype=torch.float64) * 3 + 5
+    guide.requires_grad_()
     ln = torch.nn.functional.layer_norm
     expected = reference.sapa(
         ln(guide.permute(0, 2, 3, 1), (8, )).permute(0, 3, 1, 2),
         ln(x.permute(0, 2, 3, 1), (8, )).permute(0, 3, 1, 2), x, 5)
-    torch.testing.assert_close(layer(x, guide), expected)
+    out = layer(x, guide)
+    torch.testing.assert_close(out, expected)
+    grad = torch.randn_like(expected)
+    for a, b in zip(torch.autograd.grad(out, (x, guide), grad),
+                    torch.autograd.grad(expected, (x, guide), grad)):
+        torch.testing.assert_close(a, b)
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,8 @@ from mmengine.registry import MODELS
 from torch import Tensor, nn
 
 from ..ops import checks, functional, reference
-from ..ops.projection import channel_linear, channel_norm_linear
+from ..ops.projection import (channel_linear, channel_norm_linear,
+                              channel_rstd)
 from .guided import GuidedUpsampler
 
 VARIANTS = ('I', 'B', 'G')
@@ -127,11 +128,9 @@ class SAPA(GuidedUpsampler):
         x, guide = x.to(dtype), guide.to(dtype)
         with torch.autocast(x.device.type, enabled=False):
             if self.variant == 'I':
-                query = self._normed(guide, self.norm_guide)
-                key = self._normed(x, self.norm_x)
-            else:
-                query = self._project(guide, self.norm_guide, self.q)
-                key = self._project(x, self.norm_x, self.k)
+                return self._sapa_i(x, guide)
+            query = self._project(guide, self.norm_guide, self.q)
+            key = self._project(x, self.norm_x, self.k)
             if self.variant == 'G':
                 gate = torch.sigmoid(self._project(x, self.norm_x, self.gate))
                 # W_x up(x) == up(W_x x) for nearest up(): project at low
@@ -141,6 +140,24 @@ class SAPA(GuidedUpsampler):
                     self._nearest((1 - gate) * q_x, guide)
             return functional.sapa(query, key, x, self.kernel_size,
                                    self.backend)
+
+    def _sapa_i(self, x: Tensor, guide: Tensor) -> Tensor:
+        """SAPA-I: softmax over <LN(guide)_p, LN(x)_t> of the window taps t.
+
+        LN(x) has zero mean over channels, so <LN(guide)_p, LN(x)_t> =
+        rstd_p * <guide_p, LN(x)_t>: the small low-res key is normalised
+        and the similarities scaled, instead of normalising the guide, a
+        full-size copy in each direction."""
+        if not self.norm:
+            return functional.sapa(guide, x, x, self.kernel_size,
+                                   self.backend)
+        key = self._normed(x, self.norm_x)
+        similarity = functional.similarity(guide, key, self.kernel_size,
+                                           self.backend)
+        scale = channel_rstd(guide, self.norm_guide.eps)
+        weights = (similarity * scale).softmax(dim=1)
+        return functional.aggregate(weights, x, self.kernel_size,
+                                    self.backend)
 
     @staticmethod
     def _project(t: Tensor, norm: nn.Module, linear: nn.Linear) -> Tensor:

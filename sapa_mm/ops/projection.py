@@ -119,6 +119,32 @@ class _NormLinear(torch.autograd.Function):
             for t in (d_weight, d_bias, d_gamma, d_beta)) + (None, )
 
 
+class _ChannelRstd(torch.autograd.Function):
+    """1 / sqrt(var + eps) over the channels of x, (B, 1, H, W)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, eps: float) -> Tensor:
+        mean, rstd = torch.ops.sapa_mm.channel_stats(x, eps)
+        ctx.save_for_backward(x, mean, rstd)
+        return rstd.unsqueeze(1).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        x, mean, rstd = ctx.saved_tensors
+        # d rstd / d x_c = -rstd^3 (x_c - mean) / C, per point.
+        coeff = (-grad.squeeze(1).to(rstd.dtype) * rstd**3 /
+                 x.shape[1]).unsqueeze(1)
+        return torch.addcmul((-coeff * mean.unsqueeze(1)).to(x.dtype), x,
+                             coeff.to(x.dtype)), None
+
+
+def channel_rstd(x: Tensor, eps: float = 1e-5) -> Tensor:
+    """The reciprocal standard deviation over the channels of (B, C, H, W)
+    x, (B, 1, H, W): the scale of a LayerNorm over channels, differentiable,
+    without a channels-last copy of x."""
+    return _ChannelRstd.apply(x, eps)
+
+
 def channel_norm_linear(x: Tensor,
                         weight: Tensor,
                         bias: Optional[Tensor] = None,
@@ -142,4 +168,4 @@ def channel_norm_linear(x: Tensor,
     return _NormLinear.apply(x, weight, bias, norm_weight, norm_bias, eps)
 
 
-__all__ = ['channel_linear', 'channel_norm_linear']
+__all__ = ['channel_linear', 'channel_norm_linear', 'channel_rstd']
