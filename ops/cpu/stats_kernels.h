@@ -61,8 +61,8 @@ void planar_stats(const scalar_t* x, int64_t B, int64_t C, int64_t HW,
 template <typename scalar_t, typename acc_t>
 void channels_last_stats(const scalar_t* x, int64_t points, int64_t C,
                          double eps, acc_t* mean, acc_t* rstd) {
-  const int64_t grain = std::max<int64_t>(1, at::internal::GRAIN_SIZE / C);
-  at::parallel_for(0, points, grain, [&](int64_t begin, int64_t end) {
+  const int64_t per_task = std::max<int64_t>(1, at::internal::GRAIN_SIZE / C);
+  at::parallel_for(0, points, per_task, [&](int64_t begin, int64_t end) {
     for (int64_t p = begin; p < end; ++p) {
       const scalar_t* xp = x + p * C;
       acc_t sum = 0;

@@ -26,12 +26,12 @@ namespace sapa_mm {
 namespace cpu {
 namespace SAPA_CPU_ISA {
 
-// Low-res rows per parallel task such that each task does at least about
-// at::internal::GRAIN_SIZE multiply-adds: small problems run inline instead of
-// paying for a parallel region.
-inline int64_t grain_rows(int64_t work_per_row) {
+// Items (low-res rows, points) per parallel task such that each task does at
+// least about at::internal::GRAIN_SIZE multiply-adds: small problems run
+// inline instead of paying for a parallel region.
+inline int64_t grain(int64_t work_per_item) {
   return std::max<int64_t>(1, at::internal::GRAIN_SIZE /
-                                  std::max<int64_t>(1, work_per_row));
+                                  std::max<int64_t>(1, work_per_item));
 }
 
 // The K x K window around one low-res point: taps[k] points at channel 0 of
@@ -107,7 +107,7 @@ void window_sum(const at::Tensor& t, const Feature& b, Feature& out,
   const int64_t sub = g.max_rows_per_source();
   const scalar_t* pt = t.const_data_ptr<scalar_t>();
   at::parallel_for(
-      0, B * g.h, grain_rows(sub * g.W * KK * C),
+      0, B * g.h, grain(sub * g.W * KK * C),
       [&](int64_t begin, int64_t end) {
         RowReader<scalar_t> b_rows(b, g.K);
         RowWriter<scalar_t> out_rows(out, sub);
@@ -261,7 +261,7 @@ void for_each_low_res_row(const Feature& a, int64_t B,
                           const WindowGeometry& g, int64_t capacity,
                           int64_t work_per_row,
                           const MakeWorkers& make_workers) {
-  at::parallel_for(0, B * g.h, grain_rows(work_per_row),
+  at::parallel_for(0, B * g.h, grain(work_per_row),
                    [&](int64_t begin, int64_t end) {
                      RowReader<scalar_t> a_rows(a, capacity);
                      auto workers = make_workers();
@@ -306,7 +306,7 @@ void softmax_taps(at::Tensor& t) {
   using acc_t = at::opmath_type<scalar_t>;
   const int64_t KK = t.size(1), points = t.numel() / std::max<int64_t>(1, KK);
   scalar_t* pt = t.mutable_data_ptr<scalar_t>();
-  at::parallel_for(0, points, grain_rows(4 * KK), [&](int64_t begin,
+  at::parallel_for(0, points, grain(4 * KK), [&](int64_t begin,
                                                       int64_t end) {
     std::vector<acc_t> e(KK);
     for (int64_t p = begin; p < end; ++p) {
@@ -338,7 +338,7 @@ void softmax_taps_backward(const at::Tensor& grad, const at::Tensor& w,
   const scalar_t* pg = grad.const_data_ptr<scalar_t>();
   const scalar_t* pw = w.const_data_ptr<scalar_t>();
   scalar_t* po = out.mutable_data_ptr<scalar_t>();
-  at::parallel_for(0, points, grain_rows(3 * KK), [&](int64_t begin,
+  at::parallel_for(0, points, grain(3 * KK), [&](int64_t begin,
                                                       int64_t end) {
     for (int64_t p = begin; p < end; ++p) {
       const scalar_t* g = pg + p * KK;
