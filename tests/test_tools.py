@@ -179,3 +179,25 @@ def test_mini_datasets_load_with_upstream_classes(mini_data):
                        data_prefix=dict(img='train2017/'), pipeline=[])
     assert len(coco) > 0
     assert all(len(coco[i]['instances']) > 0 for i in range(len(coco)))
+
+
+def test_benchmark_writes_its_tables(tmp_path):
+    """tools/benchmark.py end to end on one shape and two rows: the ratios
+    are to bilinear, and the table, JSON and chart are written."""
+    result = subprocess.run(
+        [sys.executable, 'tools/benchmark.py', '--device', 'cpu', '--shapes',
+         'odd', '--rows', 'bilinear', 'sapa-b', '--repeats', '1', '--warmup',
+         '0', '--threads', '1', '--out-dir', str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    data = json.loads((tmp_path / 'benchmark.json').read_text())
+    assert data['env']['threads'] == 1
+    rows = {r['row']: r for r in data['op_level']}
+    assert set(rows) == {'bilinear', 'sapa-b'}
+    assert rows['bilinear']['forward_backward_ratio'] == 1.0
+    for r in rows.values():
+        assert r['forward_ms'] > 0 and r['forward_backward_ms'] > 0
+        assert r['peak_memory_mb'] > 0 and r['first_call_memory_mb'] > 0
+    assert '| odd 86x64->171x128 | sapa-b |' in (
+        tmp_path / 'benchmark.md').read_text()
+    assert (tmp_path / 'benchmark.png').stat().st_size > 0

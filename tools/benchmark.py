@@ -1,22 +1,25 @@
 """Speed and memory of the upsamplers, op level and model level.
 
     python tools/benchmark.py [--device cpu|cuda] [--dtype float32]
-        [--threads 2] [--shapes segformer odd] [--repeats 5]
+        [--threads 2] [--shapes segformer odd] [--repeats 10]
         [--model-level] [--out-dir work_dirs/benchmark]
 
 Op level (batch 2, C=256, K=5) on the shapes the models use: each row
 upsamples x (B, C, h, w) to the guide's (H, W): nearest, bilinear, CARAFE
 (mmcv on CUDA, sapa-mm's reassembly elsewhere), SAPA-B on the pure-PyTorch
 reference, and SAPA-I/B/G on the compiled kernels. Forward (no grad) and
-forward+backward times are medians over repeats after warm-up; peak memory
-is CUDA's max_memory_allocated, or on CPU the peak RSS growth (sampled) of
-a fresh process running one forward+backward. Ratios are to bilinear,
-measured in the same run. Model level: one SegFormer-B1 training iteration per
-upsampler (CPU: batch 1 at 256x256; CUDA: batch 8 at 512x512).
+forward+backward times are medians over repeats after warm-up, the rows
+taking turns. Peak memory of a forward+backward after one warm-up call is
+CUDA's max_memory_allocated, or on CPU the peak RSS growth (sampled) in a
+fresh process; the CPU growth of that first call, which includes what
+libraries allocate once per process, is reported too. Ratios are to
+bilinear, measured in the same run. Model level: one SegFormer-B1 training
+iteration per upsampler (CPU: batch 1 at 256x256; CUDA: batch 8 at 512x512).
 
 Writes a markdown table, JSON and a bar chart to --out-dir.
 """
 import argparse
+import gc
 import json
 import multiprocessing
 import os
@@ -102,51 +105,63 @@ def _rss() -> int:
 
 
 def _rss_peak_worker(row, shape, dtype, threads, queue):
-    """Peak RSS growth of one forward+backward, sampled every 0.2 ms by a
-    thread (large tensors are mmap-ed, so RSS follows them)."""
+    """Peak RSS growth of one forward+backward after one warm-up call,
+    sampled every 0.2 ms by a thread (large tensors are mmap-ed, so RSS
+    follows them). The warm-up leaves out what the first call of a process
+    allocates once (thread pools, MKL's and oneDNN's buffers); the first
+    call's growth is measured as well."""
     torch.set_num_threads(threads)
     module = build_row(row)
     if isinstance(module, torch.nn.Module):
         module.to(dtype)
     x, guide, grad = make_inputs(shape, 'cpu', dtype)
-    before = _rss()
-    peak = [before]
-    done = threading.Event()
+    peaks = []
+    for _ in range(2):
+        x.grad = guide.grad = None
+        gc.collect()
+        before = _rss()
+        peak = [before]
+        done = threading.Event()
 
-    def sample():
-        while not done.is_set():
-            peak[0] = max(peak[0], _rss())
-            time.sleep(0.0002)
+        def sample():
+            while not done.is_set():
+                peak[0] = max(peak[0], _rss())
+                time.sleep(0.0002)
 
-    sampler = threading.Thread(target=sample)
-    sampler.start()
-    forward_backward(module, x, guide, grad)
-    done.set()
-    sampler.join()
-    queue.put(max(peak[0], _rss()) - before)
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        forward_backward(module, x, guide, grad)
+        done.set()
+        sampler.join()
+        peaks.append(max(peak[0], _rss()) - before)
+    queue.put(peaks)
 
 
-def peak_memory(row, shape, device, dtype, threads) -> int:
-    """Bytes of peak memory growth of one forward+backward."""
+def peak_memory(row, shape, device, dtype, threads):
+    """Bytes of peak memory growth of a forward+backward: (steady state,
+    first call of a fresh process) on CPU, allocated tensors on CUDA."""
     if device == 'cuda':
         module = build_row(row)
         if isinstance(module, torch.nn.Module):
             module.to(device, dtype)
         x, guide, grad = make_inputs(shape, device, dtype)
+        forward_backward(module, x, guide, grad)  # warm-up
+        x.grad = guide.grad = None
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
         forward_backward(module, x, guide, grad)
         torch.cuda.synchronize()
-        return torch.cuda.max_memory_allocated() - base
+        peak = torch.cuda.max_memory_allocated() - base
+        return peak, peak
     context = multiprocessing.get_context('spawn')
     queue = context.Queue()
     process = context.Process(target=_rss_peak_worker,
                               args=(row, shape, dtype, threads, queue))
     process.start()
-    result = queue.get()
+    first, steady = queue.get()
     process.join()
-    return result
+    return steady, first
 
 
 def op_level(args, dtype):
@@ -176,18 +191,20 @@ def op_level(args, dtype):
             timed.update(zip(rows, zip(forward, both)))
         for row in args.rows:
             forward, both = timed[row]
-            memory = peak_memory(row, shape, args.device, dtype,
-                                 args.threads)
+            memory, first = peak_memory(row, shape, args.device, dtype,
+                                        args.threads)
             results.append(dict(shape=shape, row=row, forward_ms=forward,
                                 forward_backward_ms=both,
-                                peak_memory_mb=memory / 2**20))
+                                peak_memory_mb=memory / 2**20,
+                                first_call_memory_mb=first / 2**20))
             print(f'  {shape:12s} {row:15s} forward {forward:9.2f} ms  '
-                  f'fwd+bwd {both:9.2f} ms  peak {memory / 2**20:8.1f} MiB',
-                  flush=True)
+                  f'fwd+bwd {both:9.2f} ms  peak {memory / 2**20:8.1f} MiB '
+                  f'(first call {first / 2**20:.1f})', flush=True)
     for r in results:
         base = next(b for b in results
                     if b['shape'] == r['shape'] and b['row'] == 'bilinear')
-        for key in ('forward_ms', 'forward_backward_ms', 'peak_memory_mb'):
+        for key in ('forward_ms', 'forward_backward_ms', 'peak_memory_mb',
+                    'first_call_memory_mb'):
             r[key.rsplit('_', 1)[0] + '_ratio'] = r[key] / max(base[key],
                                                                1e-9)
     return results
@@ -236,8 +253,9 @@ def markdown(env, ops, models) -> str:
              f'{env["sapa_mm"]} (extension: {env["has_ext"]}), '
              f'{env["date"]}.', '']
     lines += ['| shape | row | forward (ms) | x bilinear | fwd+bwd (ms) | '
-              'x bilinear | peak memory (MiB) | x bilinear |',
-              '| --- | --- | --- | --- | --- | --- | --- | --- |']
+              'x bilinear | peak memory (MiB) | x bilinear | first call '
+              '(MiB) | x bilinear |',
+              '| --- ' * 10 + '|']
     for r in ops:
         (h, w), (H, W) = SHAPES[r['shape']]
         lines.append(
@@ -245,7 +263,9 @@ def markdown(env, ops, models) -> str:
             f'{r["forward_ms"]:.2f} | {r["forward_ratio"]:.2f} | '
             f'{r["forward_backward_ms"]:.2f} | '
             f'{r["forward_backward_ratio"]:.2f} | '
-            f'{r["peak_memory_mb"]:.1f} | {r["peak_memory_ratio"]:.2f} |')
+            f'{r["peak_memory_mb"]:.1f} | {r["peak_memory_ratio"]:.2f} | '
+            f'{r["first_call_memory_mb"]:.1f} | '
+            f'{r["first_call_memory_ratio"]:.2f} |')
     if models:
         lines += ['', '| SegFormer-B1 training iteration | batch x size | ms '
                   '| x bilinear |', '| --- | --- | --- | --- |']
