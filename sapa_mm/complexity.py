@@ -27,19 +27,11 @@ from torch import nn
 from .models import SAPA
 
 
-def _similarity_flops(inputs, outputs) -> int:
-    # (B, K*K, H, W) dot products of the D channels of query (B, D, H, W).
-    return prod(get_shape(outputs[0])) * get_shape(inputs[0])[1]
-
-
-def _aggregate_flops(inputs, outputs) -> int:
-    # (B, C, H, W) outputs, each a sum over the K*K taps of weights.
-    return prod(get_shape(outputs[0])) * get_shape(inputs[0])[1]
-
-
-def _norm_linear_flops(inputs, outputs) -> int:
-    # The projection of channel_norm_linear, (B, D, H, W) outputs of C
-    # channels each; its LayerNorm is not counted (the paper's accounting).
+def _outputs_times_channels(inputs, outputs) -> int:
+    # Every output value is a sum over the channels of the first input:
+    # similarity (B, K*K, H, W) over query's D, aggregate (B, C, H, W) over
+    # the K*K taps of weights, and SAPA's LayerNorm + projection (B, D, H, W)
+    # over x's C (its LayerNorm is not counted: the paper's accounting).
     return prod(get_shape(outputs[0])) * get_shape(inputs[0])[1]
 
 
@@ -49,15 +41,14 @@ def _uncounted(inputs, outputs) -> int:
 
 #: FlopAnalyzer handles: the sapa_mm ops, SAPA's fused LayerNorm +
 #: projection (an autograd.Function, opaque to the tracer), and fixed
-#: interpolations left
-#: uncounted, as mmcv 1.x's module-hook counter (the paper's) never saw the
-#: functional F.interpolate calls. (A None handle would only silence the
-#: warning: mmengine keeps its default handle.)
+#: interpolations left uncounted, as mmcv 1.x's module-hook counter (the
+#: paper's) never saw the functional F.interpolate calls. (A None handle
+#: would only silence the warning: mmengine keeps its default handle.)
 FLOP_HANDLES = {
-    'sapa_mm::similarity': _similarity_flops,
-    'sapa_mm::similarity_softmax': _similarity_flops,
-    'sapa_mm::aggregate': _aggregate_flops,
-    'prim::PythonOp._NormLinear': _norm_linear_flops,
+    'sapa_mm::similarity': _outputs_times_channels,
+    'sapa_mm::similarity_softmax': _outputs_times_channels,
+    'sapa_mm::aggregate': _outputs_times_channels,
+    'prim::PythonOp._NormLinear': _outputs_times_channels,
     'aten::upsample_nearest2d': _uncounted,
     'aten::upsample_bilinear2d': _uncounted,
     'aten::upsample_bicubic2d': _uncounted,

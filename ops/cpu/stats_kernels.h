@@ -22,6 +22,12 @@ namespace SAPA_CPU_ISA {
 // Points per task of the planar reduction: the accumulators stay in L1.
 constexpr int64_t kPoints = 512;
 
+// 1 / sqrt(var + eps) from the centred sum of squares over C channels.
+template <typename acc_t>
+inline acc_t rstd_of(acc_t centred_squares, int64_t C, double eps) {
+  return acc_t(1) / std::sqrt(centred_squares / C + static_cast<acc_t>(eps));
+}
+
 template <typename scalar_t, typename acc_t>
 void planar_stats(const scalar_t* x, int64_t B, int64_t C, int64_t HW,
                   double eps, acc_t* mean, acc_t* rstd) {
@@ -52,7 +58,7 @@ void planar_stats(const scalar_t* x, int64_t B, int64_t C, int64_t HW,
         }
       }
       for (int64_t p = 0; p < len; ++p) {
-        s[p] = acc_t(1) / std::sqrt(sum[p] / C + static_cast<acc_t>(eps));
+        s[p] = rstd_of(sum[p], C, eps);
       }
     }
   });
@@ -76,7 +82,7 @@ void channels_last_stats(const scalar_t* x, int64_t points, int64_t C,
         sq += d * d;
       }
       mean[p] = m;
-      rstd[p] = acc_t(1) / std::sqrt(sq / C + static_cast<acc_t>(eps));
+      rstd[p] = rstd_of(sq, C, eps);
     }
   });
 }

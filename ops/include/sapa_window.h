@@ -75,12 +75,9 @@ struct WindowGeometry {
     *begin = first_output(cj, w, W);
     *end = first_output(cj + 1, w, W);
   }
-  // The most output rows / columns that share one source row / column.
+  // The most output rows that share one source row.
   SAPA_HOST_DEVICE int64_t max_rows_per_source() const {
     return (H + h - 1) / h;
-  }
-  SAPA_HOST_DEVICE int64_t max_cols_per_source() const {
-    return (W + w - 1) / w;
   }
 
   // Output rows [begin, end) whose windows cover low-res row y, i.e. whose

@@ -5,9 +5,10 @@ with torch alone."""
 from . import library, reference
 from .extension import EXT_HAS_CUDA, HAS_EXT
 from .functional import BACKENDS, aggregate, sapa, similarity
-from .projection import channel_linear, channel_norm_linear
+from .projection import channel_linear, channel_norm_linear, channel_rstd
 
 __all__ = [
     'BACKENDS', 'EXT_HAS_CUDA', 'HAS_EXT', 'aggregate', 'channel_linear',
-    'channel_norm_linear', 'library', 'reference', 'sapa', 'similarity'
+    'channel_norm_linear', 'channel_rstd', 'library', 'reference', 'sapa',
+    'similarity'
 ]
