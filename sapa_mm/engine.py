@@ -116,6 +116,14 @@ def build_runner(config: str, **kwargs) -> Runner:
     return Runner.from_cfg(cfg)
 
 
+def shut_down() -> None:
+    """Ends a distributed run's process group once the runner is done. Left
+    to interpreter exit, gloo's threads can outlive the group and abort a
+    finished run ("terminate called without an active exception")."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def add_runner_arguments(parser: argparse.ArgumentParser) -> None:
     """The options tools/train.py and tools/test.py share."""
     parser.add_argument('--work-dir', help='where logs and checkpoints go '

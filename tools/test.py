@@ -8,7 +8,7 @@ import argparse
 import json
 
 from sapa_mm.engine import (add_runner_arguments, build_runner,
-                            runner_arguments)
+                            runner_arguments, shut_down)
 
 
 def parse_args():
@@ -29,6 +29,7 @@ def main():
     if args.out_metrics and runner.rank == 0:
         with open(args.out_metrics, 'w') as f:
             json.dump({k: float(v) for k, v in metrics.items()}, f, indent=2)
+    shut_down()
 
 
 if __name__ == '__main__':

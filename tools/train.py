@@ -11,7 +11,7 @@ The default scope (mmseg / mmdet) comes from the config, and its
 import argparse
 
 from sapa_mm.engine import (add_runner_arguments, build_runner,
-                            runner_arguments)
+                            runner_arguments, shut_down)
 
 
 def parse_args():
@@ -32,6 +32,7 @@ def main():
     runner = build_runner(args.config, amp=args.amp, resume=args.resume,
                           **runner_arguments(args))
     runner.train()
+    shut_down()
 
 
 if __name__ == '__main__':
