@@ -31,7 +31,8 @@ def _outputs_times_channels(inputs, outputs) -> int:
     # Every output value is a sum over the channels of the first input:
     # similarity (B, K*K, H, W) over query's D, aggregate (B, C, H, W) over
     # the K*K taps of weights, and SAPA's LayerNorm + projection (B, D, H, W)
-    # over x's C (its LayerNorm is not counted: the paper's accounting).
+    # or LayerNorm + similarity over x's C (the LayerNorm is not counted:
+    # the paper's accounting).
     return prod(get_shape(outputs[0])) * get_shape(inputs[0])[1]
 
 
@@ -39,9 +40,9 @@ def _uncounted(inputs, outputs) -> int:
     return 0
 
 
-#: FlopAnalyzer handles: the sapa_mm ops, SAPA's fused LayerNorm +
-#: projection (an autograd.Function, opaque to the tracer), and fixed
-#: interpolations left uncounted, as mmcv 1.x's module-hook counter (the
+#: FlopAnalyzer handles: the sapa_mm ops, SAPA's LayerNorm folded into its
+#: projections and similarity (autograd.Functions, opaque to the tracer), and
+#: fixed interpolations left uncounted, as mmcv 1.x's module-hook counter (the
 #: paper's) never saw the functional F.interpolate calls. (A None handle
 #: would only silence the warning: mmengine keeps its default handle.)
 FLOP_HANDLES = {
@@ -49,6 +50,7 @@ FLOP_HANDLES = {
     'sapa_mm::similarity_softmax': _outputs_times_channels,
     'sapa_mm::aggregate': _outputs_times_channels,
     'prim::PythonOp._NormLinear': _outputs_times_channels,
+    'prim::PythonOp._NormSimilarity': _outputs_times_channels,
     'aten::upsample_nearest2d': _uncounted,
     'aten::upsample_bilinear2d': _uncounted,
     'aten::upsample_bicubic2d': _uncounted,

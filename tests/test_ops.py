@@ -9,12 +9,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 from conftest import DEVICES
+from torch._prims_common import suggest_memory_format
 
 import sapa_mm.ops as ops
 from sapa_mm.ops import aggregate, reference, sapa, similarity
 from sapa_mm.ops.library import SCHEMAS
-from sapa_mm.ops.projection import (channel_linear, channel_norm_linear,
-                                    channel_rstd)
+from sapa_mm.ops.channel_norm import (channel_linear, channel_norm_linear,
+                                      channel_norm_similarity)
 
 requires_ext = pytest.mark.skipif(
     not ops.HAS_EXT, reason='sapa_mm._ext is not built')
@@ -225,7 +226,7 @@ def test_portable_cpu_kernels():
     assert result.returncode == 0, result.stdout[-3000:]
 
 
-# --- projections -----------------------------------------------------------
+# --- channel LayerNorm: statistics, backward, folded projections -----------
 
 
 @pytest.mark.parametrize('device', DEVICES)
@@ -242,6 +243,36 @@ def test_channel_stats(device, layout, dtype):
         torch.float64 if dtype == torch.float64 else torch.float32)
     torch.testing.assert_close(mean.double(), want_mean, rtol=1e-6, atol=0)
     torch.testing.assert_close(rstd.double(), want_rstd, rtol=1e-5, atol=0)
+
+
+@pytest.mark.parametrize('device', DEVICES)
+@pytest.mark.parametrize('layouts', [('planar', 'planar'),
+                                     ('channels_last', 'channels_last'),
+                                     ('planar', 'channels_last'),
+                                     ('strided', 'planar')])
+@pytest.mark.parametrize(
+    'dtype', [torch.float64, torch.float32, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize('size', [(5, 9), (13, 11)])
+def test_channel_norm_backward(device, layouts, dtype, size):
+    """In place, the gradient of LayerNorm over channels from that of its
+    normalised output, against autograd through F.layer_norm in float64; 45
+    and 143 points (tails of the 128-point planar blocks), grad and x in
+    the same or different layouts, a strided grad written back."""
+    grad_layout, x_layout = layouts
+    x = torch.randn(2, 37, *size, dtype=torch.float64, device=device) * 2 + 50
+    g = torch.randn_like(x)
+    x64 = x.clone().requires_grad_()
+    xhat = F.layer_norm(x64.permute(0, 2, 3, 1), (37, )).permute(0, 3, 1, 2)
+    want, = torch.autograd.grad(xhat, x64, g)
+    x, g = _formats(x.to(dtype))[x_layout], _formats(g.to(dtype))[grad_layout]
+    mean, rstd = torch.ops.sapa_mm.channel_stats(x, 1e-5)
+    ptr = g.data_ptr()
+    torch.ops.sapa_mm.channel_norm_backward_(g, x, mean, rstd)
+    assert g.data_ptr() == ptr
+    tol = TOLERANCES[dtype] if dtype != torch.float32 else dict(atol=1e-4,
+                                                                rtol=1e-4)
+    scale = want.abs().max()
+    torch.testing.assert_close(g.double() / scale, want / scale, **tol)
 
 
 def _norm_linear_reference(x, weight, bias, norm_weight, norm_bias):
@@ -282,6 +313,38 @@ def test_channel_norm_linear_matches_layer_norm_then_linear(
     inputs64 = [x64] + [p for p in p64 if p is not None]
     got = torch.autograd.grad(out, inputs, grad.to(dtype))
     expected = torch.autograd.grad(want, inputs64, grad)
+    assert got[0].is_contiguous(memory_format=suggest_memory_format(x))
+    for g_got, g_want in zip(got, expected):
+        scale = g_want.abs().max().item()
+        torch.testing.assert_close(g_got.double() / scale, g_want / scale,
+                                   **tol)
+
+
+@pytest.mark.parametrize('device', DEVICES)
+@pytest.mark.parametrize('layout', ['planar', 'channels_last'])
+@pytest.mark.parametrize(
+    'dtype', [torch.float32, torch.float16, torch.bfloat16])
+def test_channel_norm_similarity_matches_layer_norm_then_similarity(
+        device, layout, dtype):
+    """similarity(LN(query), key) without a normalised query, against the
+    literal one in float64 on the same (rounded) inputs, for keys that are
+    not centred; the query's gradient keeps its layout."""
+    q = (torch.randn(2, 12, 7, 9, device=device) * 2 + 3).to(dtype)
+    q = _formats(q)[layout].requires_grad_()
+    k = (torch.randn(2, 12, 4, 5, device=device) + 1).to(dtype)
+    k.requires_grad_()
+    out = channel_norm_similarity(q, k, 3)
+    assert out.shape == (2, 9, 7, 9) and out.dtype == dtype
+    q64, k64 = (t.detach().double().requires_grad_() for t in (q, k))
+    normed = F.layer_norm(q64.permute(0, 2, 3, 1), (12, )).permute(0, 3, 1, 2)
+    want = reference.similarity(normed, k64, 3)
+    tol = dict(atol=1e-4, rtol=1e-4) if dtype == torch.float32 else \
+        TOLERANCES[dtype]
+    torch.testing.assert_close(out.double(), want, **tol)
+    grad = torch.randn_like(want)
+    got = torch.autograd.grad(out, (q, k), grad.to(dtype))
+    expected = torch.autograd.grad(want, (q64, k64), grad)
+    assert got[0].is_contiguous(memory_format=suggest_memory_format(q))
     for g_got, g_want in zip(got, expected):
         scale = g_want.abs().max().item()
         torch.testing.assert_close(g_got.double() / scale, g_want / scale,
@@ -296,7 +359,8 @@ def test_projection_gradcheck():
     assert torch.autograd.gradcheck(channel_norm_linear, (x, w, b, g, beta))
     assert torch.autograd.gradcheck(channel_norm_linear, (x, w))
     assert torch.autograd.gradcheck(channel_linear, (x, w, b))
-    assert torch.autograd.gradcheck(channel_rstd, (x, ))
+    k = torch.randn(2, 6, 2, 3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(channel_norm_similarity, (x, k, 3))
 
 
 # --- validation ------------------------------------------------------------
@@ -374,6 +438,11 @@ def test_kernel_checks_guard_direct_op_calls():
                                 q[:, :, :2, :2], 3)
     with pytest.raises(RuntimeError, match='4-D'):
         ops_.channel_stats(q[0], 1e-5)
+    mean, rstd = ops_.channel_stats(q, 1e-5)
+    with pytest.raises(RuntimeError, match='rstd must have shape'):
+        ops_.channel_norm_backward_(q.clone(), q, mean, rstd[:, :2])
+    with pytest.raises(RuntimeError, match='mean must be Float'):
+        ops_.channel_norm_backward_(q.clone(), q, mean.double(), rstd)
 
 
 # --- registration ----------------------------------------------------------

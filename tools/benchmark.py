@@ -9,10 +9,11 @@ upsamples x (B, C, h, w) to the guide's (H, W): nearest, bilinear, CARAFE
 (mmcv on CUDA, sapa-mm's reassembly elsewhere), SAPA-B on the pure-PyTorch
 reference, and SAPA-I/B/G on the compiled kernels. Forward (no grad) and
 forward+backward times are medians over repeats after warm-up, the rows
-taking turns. Peak memory of a forward+backward after one warm-up call is
-CUDA's max_memory_allocated, or on CPU the peak RSS growth (sampled) in a
-fresh process; the CPU growth of that first call, which includes what
-libraries allocate once per process, is reported too. Ratios are to
+taking turns. Peak memory is the growth of the bytes held by tensors during
+a forward+backward after one warm-up call: CUDA's max_memory_allocated, or
+on CPU the same count from the allocation events of c10's CPU allocator. On
+CPU the peak RSS growth of the same call in a fresh process (sampled), which
+adds what the C allocator keeps from the OS, is reported too. Ratios are to
 bilinear, measured in the same run. Model level: one SegFormer-B1 training
 iteration per upsampler (CPU: batch 1 at 256x256; CUDA: batch 8 at 512x512).
 
@@ -107,61 +108,82 @@ def _rss() -> int:
 def _rss_peak_worker(row, shape, dtype, threads, queue):
     """Peak RSS growth of one forward+backward after one warm-up call,
     sampled every 0.2 ms by a thread (large tensors are mmap-ed, so RSS
-    follows them). The warm-up leaves out what the first call of a process
-    allocates once (thread pools, MKL's and oneDNN's buffers); the first
-    call's growth is measured as well."""
+    follows them)."""
     torch.set_num_threads(threads)
     module = build_row(row)
     if isinstance(module, torch.nn.Module):
         module.to(dtype)
     x, guide, grad = make_inputs(shape, 'cpu', dtype)
-    peaks = []
-    for _ in range(2):
-        x.grad = guide.grad = None
-        gc.collect()
-        before = _rss()
-        peak = [before]
-        done = threading.Event()
+    forward_backward(module, x, guide, grad)
+    x.grad = guide.grad = None
+    gc.collect()
+    before = _rss()
+    peak = [before]
+    done = threading.Event()
 
-        def sample():
-            while not done.is_set():
-                peak[0] = max(peak[0], _rss())
-                time.sleep(0.0002)
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], _rss())
+            time.sleep(0.0002)
 
-        sampler = threading.Thread(target=sample)
-        sampler.start()
-        forward_backward(module, x, guide, grad)
-        done.set()
-        sampler.join()
-        peaks.append(max(peak[0], _rss()) - before)
-    queue.put(peaks)
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    forward_backward(module, x, guide, grad)
+    done.set()
+    sampler.join()
+    queue.put(max(peak[0], _rss()) - before)
 
 
-def peak_memory(row, shape, device, dtype, threads):
-    """Bytes of peak memory growth of a forward+backward: (steady state,
-    first call of a fresh process) on CPU, allocated tensors on CUDA."""
+def rss_growth(row, shape, dtype, threads) -> int:
+    """Bytes of peak RSS growth of a CPU forward+backward after one warm-up
+    call, in a fresh process: what the tensors need plus what the C
+    allocator keeps from the OS."""
+    context = multiprocessing.get_context('spawn')
+    queue = context.Queue()
+    process = context.Process(target=_rss_peak_worker,
+                              args=(row, shape, dtype, threads, queue))
+    process.start()
+    growth = queue.get()
+    process.join()
+    return growth
+
+
+def _cpu_tensor_peak(fn) -> int:
+    """Peak growth of the bytes held by tensors while fn() runs, from the
+    allocation events of c10's CPU allocator (the profiler's memory
+    events): the CPU counterpart of CUDA's max_memory_allocated."""
+    with torch.profiler.profile(
+            activities=[torch.profiler.ProfilerActivity.CPU],
+            profile_memory=True) as prof:
+        fn()
+    events = sorted((e for e in prof.profiler.kineto_results.events()
+                     if e.name() == '[memory]' and e.device_type() ==
+                     torch.autograd.DeviceType.CPU),
+                    key=lambda e: e.start_ns())
+    live = peak = 0
+    for e in events:
+        live += e.nbytes()
+        peak = max(peak, live)
+    return peak
+
+
+def tensor_peak(module, x, guide, grad, device: str) -> int:
+    """Bytes of peak tensor memory growth of a forward+backward after one
+    warm-up call."""
+    forward_backward(module, x, guide, grad)
+    x.grad = guide.grad = None
     if device == 'cuda':
-        module = build_row(row)
-        if isinstance(module, torch.nn.Module):
-            module.to(device, dtype)
-        x, guide, grad = make_inputs(shape, device, dtype)
-        forward_backward(module, x, guide, grad)  # warm-up
-        x.grad = guide.grad = None
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
         forward_backward(module, x, guide, grad)
         torch.cuda.synchronize()
         peak = torch.cuda.max_memory_allocated() - base
-        return peak, peak
-    context = multiprocessing.get_context('spawn')
-    queue = context.Queue()
-    process = context.Process(target=_rss_peak_worker,
-                              args=(row, shape, dtype, threads, queue))
-    process.start()
-    first, steady = queue.get()
-    process.join()
-    return steady, first
+    else:
+        peak = _cpu_tensor_peak(
+            lambda: forward_backward(module, x, guide, grad))
+    x.grad = guide.grad = None
+    return peak
 
 
 def op_level(args, dtype):
@@ -191,22 +213,25 @@ def op_level(args, dtype):
             timed.update(zip(rows, zip(forward, both)))
         for row in args.rows:
             forward, both = timed[row]
-            memory, first = peak_memory(row, shape, args.device, dtype,
-                                        args.threads)
-            results.append(dict(shape=shape, row=row, forward_ms=forward,
-                                forward_backward_ms=both,
-                                peak_memory_mb=memory / 2**20,
-                                first_call_memory_mb=first / 2**20))
-            print(f'  {shape:12s} {row:15s} forward {forward:9.2f} ms  '
-                  f'fwd+bwd {both:9.2f} ms  peak {memory / 2**20:8.1f} MiB '
-                  f'(first call {first / 2**20:.1f})', flush=True)
+            memory = tensor_peak(modules[row], x, guide, grad, args.device)
+            r = dict(shape=shape, row=row, forward_ms=forward,
+                     forward_backward_ms=both, peak_memory_mb=memory / 2**20)
+            line = (f'  {shape:12s} {row:15s} forward {forward:9.2f} ms  '
+                    f'fwd+bwd {both:9.2f} ms  peak {memory / 2**20:8.1f} MiB')
+            if args.device == 'cpu':
+                rss = rss_growth(row, shape, dtype, args.threads)
+                r['rss_memory_mb'] = rss / 2**20
+                line += f' (RSS {rss / 2**20:.1f})'
+            results.append(r)
+            print(line, flush=True)
     for r in results:
         base = next(b for b in results
                     if b['shape'] == r['shape'] and b['row'] == 'bilinear')
         for key in ('forward_ms', 'forward_backward_ms', 'peak_memory_mb',
-                    'first_call_memory_mb'):
-            r[key.rsplit('_', 1)[0] + '_ratio'] = r[key] / max(base[key],
-                                                               1e-9)
+                    'rss_memory_mb'):
+            if key in r:
+                r[key.rsplit('_', 1)[0] + '_ratio'] = r[key] / max(
+                    base[key], 1e-9)
     return results
 
 
@@ -252,20 +277,24 @@ def markdown(env, ops, models) -> str:
              f'{env["threads"]}, torch {env["torch"]}, sapa-mm '
              f'{env["sapa_mm"]} (extension: {env["has_ext"]}), '
              f'{env["date"]}.', '']
-    lines += ['| shape | row | forward (ms) | x bilinear | fwd+bwd (ms) | '
-              'x bilinear | peak memory (MiB) | x bilinear | first call '
-              '(MiB) | x bilinear |',
-              '| --- ' * 10 + '|']
+    rss = all('rss_memory_mb' in r for r in ops)
+    header = ['shape', 'row', 'forward (ms)', 'x bilinear', 'fwd+bwd (ms)',
+              'x bilinear', 'peak memory (MiB)', 'x bilinear']
+    if rss:
+        header += ['peak RSS growth (MiB)', 'x bilinear']
+    lines += ['| ' + ' | '.join(header) + ' |', '| --- ' * len(header) + '|']
     for r in ops:
         (h, w), (H, W) = SHAPES[r['shape']]
-        lines.append(
-            f'| {r["shape"]} {h}x{w}->{H}x{W} | {r["row"]} | '
-            f'{r["forward_ms"]:.2f} | {r["forward_ratio"]:.2f} | '
-            f'{r["forward_backward_ms"]:.2f} | '
-            f'{r["forward_backward_ratio"]:.2f} | '
-            f'{r["peak_memory_mb"]:.1f} | {r["peak_memory_ratio"]:.2f} | '
-            f'{r["first_call_memory_mb"]:.1f} | '
-            f'{r["first_call_memory_ratio"]:.2f} |')
+        cells = [f'{r["shape"]} {h}x{w}->{H}x{W}', r['row'],
+                 f'{r["forward_ms"]:.2f}', f'{r["forward_ratio"]:.2f}',
+                 f'{r["forward_backward_ms"]:.2f}',
+                 f'{r["forward_backward_ratio"]:.2f}',
+                 f'{r["peak_memory_mb"]:.1f}',
+                 f'{r["peak_memory_ratio"]:.2f}']
+        if rss:
+            cells += [f'{r["rss_memory_mb"]:.1f}',
+                      f'{r["rss_memory_ratio"]:.2f}']
+        lines.append('| ' + ' | '.join(cells) + ' |')
     if models:
         lines += ['', '| SegFormer-B1 training iteration | batch x size | ms '
                   '| x bilinear |', '| --- | --- | --- | --- |']

@@ -1,6 +1,7 @@
 // CPU kernels: the backend of the SAPA window primitives (see sapa_ops.h)
-// and sapa_mm::channel_stats, dispatching over scalar types and instruction
-// sets to the bodies in window_kernels.h and stats_kernels.h.
+// and of the channel LayerNorm ops sapa_mm::channel_stats and
+// channel_norm_backward_, dispatching over scalar types and instruction sets
+// to the bodies in window_kernels.h and norm_kernels.h.
 #include <tuple>
 
 #include <ATen/Dispatch.h>
@@ -11,13 +12,13 @@
 #include "sapa_window.h"
 
 #define SAPA_CPU_ISA generic
-#include "stats_kernels.h"
+#include "norm_kernels.h"
 #include "window_kernels.h"
 #undef SAPA_CPU_ISA
 #if SAPA_MM_CPU_AVX2
 SAPA_MM_BEGIN_AVX2
 #define SAPA_CPU_ISA avx2
-#include "stats_kernels.h"
+#include "norm_kernels.h"
 #include "window_kernels.h"
 #undef SAPA_CPU_ISA
 SAPA_MM_END_AVX2
@@ -72,7 +73,7 @@ struct CpuBackend {
 };
 
 // The per-point mean and 1 / sqrt(var + eps) over the channels of a
-// (B, C, H, W) feature, read in its own layout (stats_kernels.h).
+// (B, C, H, W) feature, read in its own layout (norm_kernels.h).
 std::tuple<at::Tensor, at::Tensor> channel_stats(const at::Tensor& x,
                                                  double eps) {
   detail::check_4d("channel_stats", "x", x);
@@ -98,6 +99,51 @@ std::tuple<at::Tensor, at::Tensor> channel_stats(const at::Tensor& x,
   return {mean, rstd};
 }
 
+void check_point_stats(const char* op, const char* name, const at::Tensor& t,
+                       const at::Tensor& x) {
+  const auto acc_type = at::toOpMathType(x.scalar_type());
+  detail::check_same_shape(op, name, t, {x.size(0), x.size(2), x.size(3)});
+  TORCH_CHECK(t.scalar_type() == acc_type, op, ": ", name, " must be ",
+              acc_type, " for ", x.scalar_type(), " x, got ", t.scalar_type());
+}
+
+// In place: grad, the gradient of LayerNorm-over-channels' normalised output
+// xhat = rstd * (x - mean), becomes the gradient of its input x, with mean
+// and rstd from channel_stats(x) (norm_kernels.h). grad and x are read in
+// grad's layout.
+void channel_norm_backward_(at::Tensor& grad, const at::Tensor& x,
+                            const at::Tensor& mean, const at::Tensor& rstd) {
+  constexpr const char* op = "channel_norm_backward_";
+  detail::check_4d(op, "grad", grad);
+  detail::check_4d(op, "x", x);
+  detail::check_same_shape(op, "x", x, grad.sizes());
+  TORCH_CHECK(x.scalar_type() == grad.scalar_type(), op, ": grad is ",
+              grad.scalar_type(), " but x is ", x.scalar_type());
+  check_point_stats(op, "mean", mean, x);
+  check_point_stats(op, "rstd", rstd, x);
+  const auto g = detail::feature(grad, /*planar_ok=*/true);
+  const auto xf = x.contiguous(g.memory_format());
+  const auto m = mean.contiguous(), s = rstd.contiguous();
+  const int64_t B = x.size(0), C = x.size(1), HW = x.size(2) * x.size(3);
+  SAPA_DISPATCH_FLOATING(x.scalar_type(), "sapa_channel_norm_backward_cpu",
+                         [&] {
+                           using acc_t = at::opmath_type<scalar_t>;
+                           scalar_t* pg = g.tensor.mutable_data_ptr<scalar_t>();
+                           const scalar_t* px = xf.const_data_ptr<scalar_t>();
+                           const acc_t* pm = m.const_data_ptr<acc_t>();
+                           const acc_t* ps = s.const_data_ptr<acc_t>();
+                           if (g.channels_last) {
+                             SAPA_MM_CPU_CALL(channels_last_norm_backward, pg,
+                                              px, B * HW, C, pm, ps);
+                           } else {
+                             SAPA_MM_CPU_CALL(planar_norm_backward, pg, px, B,
+                                              C, HW, pm, ps);
+                           }
+                         });
+  // A grad that was not contiguous in its layout was computed on a copy.
+  if (!g.tensor.is_same(grad)) grad.copy_(g.tensor);
+}
+
 }  // namespace
 }  // namespace sapa_mm
 
@@ -105,4 +151,5 @@ SAPA_MM_REGISTER_BACKEND(CPU, sapa_mm::CpuBackend)
 
 TORCH_LIBRARY_IMPL(sapa_mm, CPU, m) {
   m.impl("channel_stats", &sapa_mm::channel_stats);
+  m.impl("channel_norm_backward_", &sapa_mm::channel_norm_backward_);
 }

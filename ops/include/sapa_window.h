@@ -17,11 +17,12 @@
 
 // Let the host compiler vectorise reductions without -ffast-math.
 #if !defined(__CUDA_ARCH__) && defined(_OPENMP)
-#define SAPA_PRAGMA(x) _Pragma(#x)
-#define SAPA_SIMD_REDUCTION(var) SAPA_PRAGMA(omp simd reduction(+ : var))
+#define SAPA_PRAGMA(...) _Pragma(#__VA_ARGS__)
+#define SAPA_SIMD_REDUCTION(...) \
+  SAPA_PRAGMA(omp simd reduction(+ : __VA_ARGS__))
 #define SAPA_SIMD SAPA_PRAGMA(omp simd)
 #else
-#define SAPA_SIMD_REDUCTION(var)
+#define SAPA_SIMD_REDUCTION(...)
 #define SAPA_SIMD
 #endif
 

@@ -7,8 +7,8 @@ from mmengine.registry import MODELS
 from torch import Tensor, nn
 
 from ..ops import checks, functional, reference
-from ..ops.projection import (channel_linear, channel_norm_linear,
-                              channel_rstd)
+from ..ops.channel_norm import (channel_linear, channel_norm_linear,
+                                channel_norm_similarity)
 from .guided import GuidedUpsampler
 
 VARIANTS = ('I', 'B', 'G')
@@ -142,22 +142,23 @@ class SAPA(GuidedUpsampler):
                                    self.backend)
 
     def _sapa_i(self, x: Tensor, guide: Tensor) -> Tensor:
-        """SAPA-I: softmax over <LN(guide)_p, LN(x)_t> of the window taps t.
-
-        LN(x) has zero mean over channels, so <LN(guide)_p, LN(x)_t> =
-        rstd_p * <guide_p, LN(x)_t>: the small low-res key is normalised
-        and the similarities scaled, instead of normalising the guide, a
-        full-size copy in each direction."""
+        """SAPA-I: softmax over <LN(guide)_p, LN(x)_t> of the window taps t,
+        without a normalised copy of the guide (see
+        :func:`~sapa_mm.ops.channel_norm_similarity`)."""
         if not self.norm:
             return functional.sapa(guide, x, x, self.kernel_size,
                                    self.backend)
         key = self._normed(x, self.norm_x)
-        similarity = functional.similarity(guide, key, self.kernel_size,
-                                           self.backend)
-        scale = channel_rstd(guide, self.norm_guide.eps)
-        weights = (similarity * scale).softmax(dim=1)
-        return functional.aggregate(weights, x, self.kernel_size,
-                                    self.backend)
+        if functional.resolve_backend(self.backend,
+                                      guide.device) == 'reference':
+            similarity = functional.similarity(
+                self._normed(guide, self.norm_guide), key, self.kernel_size,
+                'reference')
+        else:
+            similarity = channel_norm_similarity(guide, key, self.kernel_size,
+                                                 self.norm_guide.eps)
+        return functional.aggregate(similarity.softmax(dim=1), x,
+                                    self.kernel_size, self.backend)
 
     @staticmethod
     def _project(t: Tensor, norm: nn.Module, linear: nn.Linear) -> Tensor:

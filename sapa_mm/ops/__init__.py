@@ -1,14 +1,15 @@
 """SAPA operators: ``similarity``, ``aggregate`` and ``sapa``, backed by the
 compiled ``sapa_mm._ext`` kernels (CPU, CUDA) or the pure-PyTorch reference,
-and the channel projections that make SAPA's queries and keys. Importable
-with torch alone."""
+and the channel LayerNorms folded into SAPA's projections and similarity.
+Importable with torch alone."""
 from . import library, reference
 from .extension import EXT_HAS_CUDA, HAS_EXT
 from .functional import BACKENDS, aggregate, sapa, similarity
-from .projection import channel_linear, channel_norm_linear, channel_rstd
+from .channel_norm import (channel_linear, channel_norm_linear,
+                           channel_norm_similarity)
 
 __all__ = [
     'BACKENDS', 'EXT_HAS_CUDA', 'HAS_EXT', 'aggregate', 'channel_linear',
-    'channel_norm_linear', 'channel_rstd', 'library', 'reference', 'sapa',
-    'similarity'
+    'channel_norm_linear', 'channel_norm_similarity', 'library', 'reference',
+    'sapa', 'similarity'
 ]

@@ -29,7 +29,9 @@ from .extension import BUILD_HINT, has_kernels_for
 BACKENDS = ('auto', 'extension', 'reference')
 
 
-def _backend(backend: Optional[str], device: torch.device) -> str:
+def resolve_backend(backend: Optional[str], device: torch.device) -> str:
+    """'auto', 'extension' or 'reference' for ``backend`` on ``device``;
+    raises where it is unknown, or 'extension' has no kernels there."""
     backend = 'auto' if backend is None else backend
     if backend not in BACKENDS:
         raise ValueError(f'backend must be one of {BACKENDS} or None, got '
@@ -58,7 +60,7 @@ def similarity(query: Tensor,
         (B, K*K, H, W) similarities; taps in the zero padding are 0.
     """
     checks.check_similarity(query, key, kernel_size)
-    if _backend(backend, query.device) == 'reference':
+    if resolve_backend(backend, query.device) == 'reference':
         return reference.similarity(query, key, kernel_size)
     return torch.ops.sapa_mm.similarity(query, key, kernel_size)
 
@@ -79,7 +81,7 @@ def aggregate(weights: Tensor,
         (B, C, H, W) upsampled values, in value's memory format.
     """
     checks.check_aggregate(weights, value, kernel_size)
-    if _backend(backend, value.device) == 'reference':
+    if resolve_backend(backend, value.device) == 'reference':
         return reference.aggregate(weights, value, kernel_size)
     return torch.ops.sapa_mm.aggregate(weights, value, kernel_size)
 
@@ -102,7 +104,7 @@ def sapa(query: Tensor,
         (B, C, H, W), in value's memory format.
     """
     checks.check_sapa(query, key, value, kernel_size)
-    backend = _backend(backend, query.device)
+    backend = resolve_backend(backend, query.device)
     if backend == 'reference':
         return reference.sapa(query, key, value, kernel_size)
     # One op for the similarities and their softmax: the weights stay
@@ -113,4 +115,4 @@ def sapa(query: Tensor,
     return aggregate(weights, value, kernel_size, backend)
 
 
-__all__ = ['BACKENDS', 'similarity', 'aggregate', 'sapa']
+__all__ = ['BACKENDS', 'resolve_backend', 'similarity', 'aggregate', 'sapa']

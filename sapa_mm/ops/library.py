@@ -36,6 +36,8 @@ SCHEMAS = {
     'aggregate_backward': '(Tensor grad, Tensor weights, Tensor value, '
     'int kernel_size) -> (Tensor, Tensor)',
     'channel_stats': '(Tensor x, float eps) -> (Tensor, Tensor)',
+    'channel_norm_backward_': '(Tensor(a!) grad, Tensor x, Tensor mean, '
+    'Tensor rstd) -> ()',
 }
 
 
@@ -139,10 +141,14 @@ if not HAS_EXT:
     _register_reference('CPU', 'cpu')
 if not EXT_HAS_CUDA:
     _register_reference('CUDA', 'cuda')
-# channel_stats has a CPU kernel; elsewhere (and without the extension) it is
-# torch.var_mean, which is fast enough off the CPU.
+# The channel LayerNorm ops have CPU kernels; elsewhere (and without the
+# extension) they are composed of torch ops, which are fast enough off the
+# CPU.
 torch.library.impl(f'{NAMESPACE}::channel_stats',
                    'CompositeExplicitAutograd')(reference.channel_stats)
+torch.library.impl(f'{NAMESPACE}::channel_norm_backward_',
+                   'CompositeExplicitAutograd')(
+                       reference.channel_norm_backward_)
 
 
 # Fake kernels: shapes and memory formats only, for torch.compile, meta
@@ -197,6 +203,12 @@ def _channel_stats_fake(x: Tensor, eps: float) -> Tuple[Tensor, Tensor]:
     B, _, H, W = x.shape
     dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
     return x.new_empty(B, H, W, dtype=dtype), x.new_empty(B, H, W, dtype=dtype)
+
+
+@torch.library.register_fake(f'{NAMESPACE}::channel_norm_backward_')
+def _channel_norm_backward_fake(grad: Tensor, x: Tensor, mean: Tensor,
+                                rstd: Tensor) -> None:
+    return None
 
 
 # Autograd: the backward ops return the gradients of both tensor inputs.

@@ -75,6 +75,19 @@ def channel_stats(x: Tensor, eps: float) -> Tuple[Tensor, Tensor]:
     return mean, (var + eps).rsqrt()
 
 
+def channel_norm_backward_(grad: Tensor, x: Tensor, mean: Tensor,
+                           rstd: Tensor) -> None:
+    """In place: ``grad``, the gradient of a LayerNorm over channels w.r.t.
+    its normalised output xhat = rstd * (x - mean), becomes the gradient
+    w.r.t. its input x; ``mean`` and ``rstd`` are ``channel_stats(x)``."""
+    m, s = mean.unsqueeze(1), rstd.unsqueeze(1)
+    g = grad.to(mean.dtype)
+    xhat = (x.to(mean.dtype) - m) * s
+    dx = s * (g - g.mean(1, keepdim=True) -
+              xhat * (g * xhat).mean(1, keepdim=True))
+    grad.copy_(dx)
+
+
 def sapa(query: Tensor, key: Tensor, value: Tensor,
          kernel_size: int) -> Tensor:
     """aggregate(softmax(similarity(query, key)), value)."""

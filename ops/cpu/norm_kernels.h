@@ -1,0 +1,214 @@
+// Bodies of the CPU kernels of a LayerNorm over the channels of a
+// (B, C, H, W) feature, in either layout:
+// * sapa_mm::channel_stats, the per-point mean and reciprocal standard
+//   deviation. Two passes (mean, then the centred sum of squares) keep the
+//   variance exact for features whose mean is large against their spread.
+// * sapa_mm::channel_norm_backward_, the gradient of the LayerNorm's input
+//   from that of its normalised output, in place.
+// A planar feature is processed in blocks of points with the loops vectorised
+// over points, so no channels-last copy is made. Compiled once per instruction set
+// (see isa.h): no include guard.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <memory>
+
+#include <ATen/Parallel.h>
+
+#include "sapa_window.h"
+
+namespace sapa_mm {
+namespace cpu {
+namespace SAPA_CPU_ISA {
+
+// Points per task of the planar kernels. Their two passes over a task's
+// C x kPoints block read the second time from a contiguous float copy that
+// the first pass makes: the block's channel rows, H*W apart in the feature,
+// evict each other from the caches (the stride is a power of two for the
+// usual sizes), while the copy stays in L2/L3. 512 points (2 KiB rows)
+// measured faster here than 32 or 128 (short rows, poor prefetching) and
+// about the same as 2048.
+constexpr int64_t kPoints = 512;
+
+// 1 / sqrt(var + eps) from the centred sum of squares over C channels.
+template <typename acc_t>
+inline acc_t rstd_of(acc_t centred_squares, int64_t C, double eps) {
+  return acc_t(1) / std::sqrt(centred_squares / C + static_cast<acc_t>(eps));
+}
+
+// Visits the (n, points [p0, p0 + len)) blocks of a planar (B, C, HW)
+// feature, kPoints at a time, in parallel; block(n, p0, len, buffer) gets
+// a scratch buffer of `rows` x kPoints values of its task.
+template <typename acc_t, typename Block>
+void for_each_planar_block(int64_t B, int64_t HW, int64_t rows,
+                           const Block& block) {
+  const int64_t chunks = (HW + kPoints - 1) / kPoints;
+  at::parallel_for(0, B * chunks, 1, [&](int64_t begin, int64_t end) {
+    // Uninitialised: every block writes what it reads.
+    std::unique_ptr<acc_t[]> buffer(new acc_t[rows * kPoints]);
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t n = task / chunks, p0 = (task % chunks) * kPoints;
+      block(n, p0, std::min(kPoints, HW - p0), buffer.get());
+    }
+  });
+}
+
+template <typename scalar_t, typename acc_t>
+void planar_stats(const scalar_t* x, int64_t B, int64_t C, int64_t HW,
+                  double eps, acc_t* mean, acc_t* rstd) {
+  // Scratch rows: the block's copy (C), then the per-point sums.
+  for_each_planar_block<acc_t>(B, HW, C + 1, [&](int64_t n, int64_t p0,
+                                                 int64_t len, acc_t* buffer) {
+    acc_t* copy = buffer;
+    acc_t* sum = buffer + C * kPoints;
+    std::fill(sum, sum + kPoints, acc_t(0));
+    const scalar_t* xn = x + n * C * HW + p0;
+    acc_t* m = mean + n * HW + p0;
+    for (int64_t c = 0; c < C; ++c) {
+      const scalar_t* xc = xn + c * HW;
+      acc_t* cc = copy + c * kPoints;
+      SAPA_SIMD
+      for (int64_t p = 0; p < len; ++p) {
+        cc[p] = static_cast<acc_t>(xc[p]);
+        sum[p] += cc[p];
+      }
+    }
+    SAPA_SIMD
+    for (int64_t p = 0; p < len; ++p) m[p] = sum[p] / C;
+    std::fill(sum, sum + kPoints, acc_t(0));
+    for (int64_t c = 0; c < C; ++c) {
+      const acc_t* cc = copy + c * kPoints;
+      SAPA_SIMD
+      for (int64_t p = 0; p < len; ++p) {
+        const acc_t d = cc[p] - m[p];
+        sum[p] += d * d;
+      }
+    }
+    acc_t* r = rstd + n * HW + p0;
+    for (int64_t p = 0; p < len; ++p) r[p] = rstd_of(sum[p], C, eps);
+  });
+}
+
+template <typename scalar_t, typename acc_t>
+void channels_last_stats(const scalar_t* x, int64_t points, int64_t C,
+                         double eps, acc_t* mean, acc_t* rstd) {
+  const int64_t per_task = std::max<int64_t>(1, at::internal::GRAIN_SIZE / C);
+  at::parallel_for(0, points, per_task, [&](int64_t begin, int64_t end) {
+    for (int64_t p = begin; p < end; ++p) {
+      const scalar_t* xp = x + p * C;
+      acc_t sum = 0;
+      SAPA_SIMD_REDUCTION(sum)
+      for (int64_t c = 0; c < C; ++c) sum += static_cast<acc_t>(xp[c]);
+      const acc_t m = sum / C;
+      acc_t sq = 0;
+      SAPA_SIMD_REDUCTION(sq)
+      for (int64_t c = 0; c < C; ++c) {
+        const acc_t d = static_cast<acc_t>(xp[c]) - m;
+        sq += d * d;
+      }
+      mean[p] = m;
+      rstd[p] = rstd_of(sq, C, eps);
+    }
+  });
+}
+
+// In place, per point, with xhat = rstd * (x - mean) and g = dL/dxhat:
+//   dL/dx = rstd * (g - mean_c(g)) - rstd * xhat * mean_c(g * xhat)
+//         = rstd * (g - shift) - x_coeff * (x - mean)
+// with shift = mean_c(g), x_coeff = rstd^3 mean_c(g * (x - mean)); the
+// caller passes sum_g = sum_c g and sum_gx = sum_c g * (x - mean).
+template <typename acc_t>
+inline void norm_backward_coefficients(acc_t sum_g, acc_t sum_gx, int64_t C,
+                                       acc_t rstd, acc_t* shift,
+                                       acc_t* x_coeff) {
+  *shift = sum_g / C;
+  *x_coeff = rstd * rstd * rstd * sum_gx / C;
+}
+
+// dL/dx from g and the centred x - mean.
+template <typename acc_t>
+inline acc_t norm_backward_of(acc_t g, acc_t centred, acc_t rstd, acc_t shift,
+                              acc_t x_coeff) {
+  return rstd * (g - shift) - x_coeff * centred;
+}
+
+template <typename scalar_t, typename acc_t>
+void planar_norm_backward(scalar_t* grad, const scalar_t* x, int64_t B,
+                          int64_t C, int64_t HW, const acc_t* mean,
+                          const acc_t* rstd) {
+  // Scratch rows: copies of g (C) and of x - mean (C); per point, sum_c g,
+  // then shift, and sum_c g (x - mean), then x_coeff.
+  for_each_planar_block<acc_t>(B, HW, 2 * C + 2, [&](int64_t n, int64_t p0,
+                                                     int64_t len,
+                                                     acc_t* buffer) {
+    acc_t* g_copy = buffer;
+    acc_t* x_copy = buffer + C * kPoints;
+    acc_t* shift = buffer + 2 * C * kPoints;
+    acc_t* x_coeff = shift + kPoints;
+    std::fill(shift, shift + 2 * kPoints, acc_t(0));
+    scalar_t* gn = grad + n * C * HW + p0;
+    const scalar_t* xn = x + n * C * HW + p0;
+    const acc_t* m = mean + n * HW + p0;
+    const acc_t* s = rstd + n * HW + p0;
+    for (int64_t c = 0; c < C; ++c) {
+      const scalar_t* gc = gn + c * HW;
+      const scalar_t* xc = xn + c * HW;
+      acc_t* gcc = g_copy + c * kPoints;
+      acc_t* xcc = x_copy + c * kPoints;
+      SAPA_SIMD
+      for (int64_t p = 0; p < len; ++p) {
+        gcc[p] = static_cast<acc_t>(gc[p]);
+        xcc[p] = static_cast<acc_t>(xc[p]) - m[p];
+        shift[p] += gcc[p];
+        x_coeff[p] += gcc[p] * xcc[p];
+      }
+    }
+    for (int64_t p = 0; p < len; ++p) {
+      norm_backward_coefficients(shift[p], x_coeff[p], C, s[p], &shift[p],
+                                 &x_coeff[p]);
+    }
+    for (int64_t c = 0; c < C; ++c) {
+      scalar_t* gc = gn + c * HW;
+      const acc_t* gcc = g_copy + c * kPoints;
+      const acc_t* xcc = x_copy + c * kPoints;
+      SAPA_SIMD
+      for (int64_t p = 0; p < len; ++p) {
+        gc[p] = static_cast<scalar_t>(
+            norm_backward_of(gcc[p], xcc[p], s[p], shift[p], x_coeff[p]));
+      }
+    }
+  });
+}
+
+template <typename scalar_t, typename acc_t>
+void channels_last_norm_backward(scalar_t* grad, const scalar_t* x,
+                                 int64_t points, int64_t C, const acc_t* mean,
+                                 const acc_t* rstd) {
+  const int64_t per_task = std::max<int64_t>(1, at::internal::GRAIN_SIZE / C);
+  at::parallel_for(0, points, per_task, [&](int64_t begin, int64_t end) {
+    for (int64_t p = begin; p < end; ++p) {
+      scalar_t* gp = grad + p * C;
+      const scalar_t* xp = x + p * C;
+      const acc_t m = mean[p], s = rstd[p];
+      acc_t sum_g = 0, sum_gx = 0;
+      SAPA_SIMD_REDUCTION(sum_g, sum_gx)
+      for (int64_t c = 0; c < C; ++c) {
+        const acc_t g = static_cast<acc_t>(gp[c]);
+        sum_g += g;
+        sum_gx += g * (static_cast<acc_t>(xp[c]) - m);
+      }
+      acc_t shift, x_coeff;
+      norm_backward_coefficients(sum_g, sum_gx, C, s, &shift, &x_coeff);
+      SAPA_SIMD
+      for (int64_t c = 0; c < C; ++c) {
+        gp[c] = static_cast<scalar_t>(
+            norm_backward_of(static_cast<acc_t>(gp[c]),
+                             static_cast<acc_t>(xp[c]) - m, s, shift, x_coeff));
+      }
+    }
+  });
+}
+
+}  // namespace SAPA_CPU_ISA
+}  // namespace cpu
+}  // namespace sapa_mm
