@@ -130,9 +130,14 @@ class SAPA(GuidedUpsampler):
             if self.variant == 'I':
                 return self._sapa_i(x, guide)
             query = self._project(guide, self.norm_guide, self.q)
-            key = self._project(x, self.norm_x, self.k)
-            if self.variant == 'G':
-                gate = torch.sigmoid(self._project(x, self.norm_x, self.gate))
+            if self.variant == 'B':
+                key = self._project(x, self.norm_x, self.k)
+            else:
+                # The key and the gate share LN(x): one projection.
+                key, gate = self._project(x, self.norm_x, self.k,
+                                          self.gate).split(
+                                              [self.embedding_dim, 1], dim=1)
+                gate = torch.sigmoid(gate)
                 # W_x up(x) == up(W_x x) for nearest up(): project at low
                 # res.
                 q_x = channel_linear(x, self.q_x.weight, self.q_x.bias)
@@ -161,12 +166,17 @@ class SAPA(GuidedUpsampler):
                                     self.kernel_size, self.backend)
 
     @staticmethod
-    def _project(t: Tensor, norm: nn.Module, linear: nn.Linear) -> Tensor:
-        """linear(norm(t)) over channels, without channels-last copies."""
+    def _project(t: Tensor, norm: nn.Module, *linears: nn.Linear) -> Tensor:
+        """The linears, stacked, over the channels of norm(t), without
+        channels-last copies."""
+        weight = torch.cat([linear.weight for linear in linears])
+        bias = None
+        if linears[0].bias is not None:
+            bias = torch.cat([linear.bias for linear in linears])
         if isinstance(norm, nn.LayerNorm):
-            return channel_norm_linear(t, linear.weight, linear.bias,
-                                       norm.weight, norm.bias, norm.eps)
-        return channel_linear(t, linear.weight, linear.bias)
+            return channel_norm_linear(t, weight, bias, norm.weight,
+                                       norm.bias, norm.eps)
+        return channel_linear(t, weight, bias)
 
     @staticmethod
     def _normed(t: Tensor, norm: nn.Module) -> Tensor:

@@ -79,13 +79,23 @@ def channel_norm_backward_(grad: Tensor, x: Tensor, mean: Tensor,
                            rstd: Tensor) -> None:
     """In place: ``grad``, the gradient of a LayerNorm over channels w.r.t.
     its normalised output xhat = rstd * (x - mean), becomes the gradient
-    w.r.t. its input x; ``mean`` and ``rstd`` are ``channel_stats(x)``."""
+    w.r.t. its input x; ``mean`` and ``rstd`` are ``channel_stats(x)``.
+
+    dx = rstd * (g - mean_c(g)) - rstd^3 (x - mean) mean_c(g * (x - mean)),
+    made without a full-size temporary: the products are summed over chunks
+    of channels and the update is three in-place passes."""
     m, s = mean.unsqueeze(1), rstd.unsqueeze(1)
-    g = grad.to(mean.dtype)
-    xhat = (x.to(mean.dtype) - m) * s
-    dx = s * (g - g.mean(1, keepdim=True) -
-              xhat * (g * xhat).mean(1, keepdim=True))
-    grad.copy_(dx)
+    C = x.shape[1]
+    sum_g = grad.sum(1, keepdim=True, dtype=mean.dtype)
+    sum_gx = torch.zeros_like(m)
+    step = max(1, C // 8)
+    for c0 in range(0, C, step):
+        g, xc = grad[:, c0:c0 + step], x[:, c0:c0 + step]
+        sum_gx += (g.to(mean.dtype) * (xc.to(mean.dtype) - m)).sum(
+            1, keepdim=True)
+    shift, x_coeff = sum_g / C, s**3 * sum_gx / C
+    grad.mul_(s.to(grad.dtype)).addcmul_(x, (-x_coeff).to(grad.dtype))
+    grad.add_((x_coeff * m - s * shift).to(grad.dtype))
 
 
 def sapa(query: Tensor, key: Tensor, value: Tensor,
