@@ -64,6 +64,24 @@ def test_sapa_matches_reference(device, variant, h, w, H, W):
         torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
 
 
+@pytest.mark.parametrize('variant', ['I', 'B', 'G'])
+def test_sapa_compiles_forward_and_backward(variant):
+    """torch.compile traces the folded LayerNorms, including the in-place
+    channel_norm_backward_ of their backward (functionalised by
+    AOTAutograd), and matches eager."""
+    layer = SAPA(16, variant=variant)
+    x = torch.randn(2, 16, 5, 6, requires_grad=True)
+    guide = torch.randn(2, 16, 10, 12, requires_grad=True)
+    expected = layer(x, guide)
+    want = torch.autograd.grad(expected.sum(), (x, guide))
+    compiled = torch.compile(layer, backend='aot_eager')
+    out = compiled(x, guide)
+    got = torch.autograd.grad(out.sum(), (x, guide))
+    torch.testing.assert_close(out, expected)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b)
+
+
 def test_sapa_g_is_the_released_gate_query():
     """SAPA-G's query: g W_y LN(y) + (1-g) W_x up(x), g = up(sigmoid(W_g
     LN(x))), up() nearest (i // 2), as in the authors' 'gate' mode."""
