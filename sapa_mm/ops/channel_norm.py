@@ -50,6 +50,17 @@ def channel_linear(x: Tensor, weight: Tensor,
     return out.view(x.shape[0], -1, *x.shape[2:])
 
 
+def _stats_for_folding(x: Tensor, eps: float):
+    """(x, mean, rstd) with channel_stats' (B, H, W) statistics. In
+    float16/bfloat16, where folded terms such as W' x - m * W' 1 would
+    cancel, x comes back centred and the mean as zeros."""
+    mean, rstd = torch.ops.sapa_mm.channel_stats(x, eps)
+    if x.dtype not in (torch.float32, torch.float64):
+        x = x - mean.unsqueeze(1).to(x.dtype)
+        mean = torch.zeros_like(mean)
+    return x, mean, rstd
+
+
 def _channel_matmul(weight: Tensor, cols: Tensor, like: Tensor) -> Tensor:
     """weight (C, D) @ cols (B, D, n) as a (B, C, H, W) tensor in the memory
     format of like (B, *, H, W): the GEMM writes that layout directly."""
@@ -71,7 +82,7 @@ class _NormLinear(torch.autograd.Function):
     def forward(ctx, x: Tensor, weight: Tensor, bias: Optional[Tensor],
                 norm_weight: Optional[Tensor], norm_bias: Optional[Tensor],
                 eps: float) -> Tensor:
-        mean, rstd = torch.ops.sapa_mm.channel_stats(x, eps)
+        x, mean, rstd = _stats_for_folding(x, eps)
         acc = mean.dtype  # float32, or float64 for float64 x
         B, C, H, W = x.shape
         mean, rstd = mean.view(B, 1, H * W), rstd.view(B, 1, H * W)
@@ -83,10 +94,6 @@ class _NormLinear(torch.autograd.Function):
             shift += w @ norm_bias.to(acc)
         if bias is not None:
             shift += bias.to(acc)
-        centre = x.dtype not in (torch.float32, torch.float64)
-        if centre:
-            x = x - mean.view(B, 1, H, W).to(x.dtype)
-            mean = torch.zeros_like(mean)
         q = torch.matmul(w_eff.to(x.dtype), _columns(x)).to(acc)
         # s * (W' x - m * W' 1) + shift, in place.
         q.addcmul_(mean, w_eff.sum(1, keepdim=True), value=-1).mul_(rstd)
@@ -164,12 +171,9 @@ class _NormSimilarity(torch.autograd.Function):
     @staticmethod
     def forward(ctx, query: Tensor, key: Tensor, kernel_size: int,
                 eps: float) -> Tensor:
-        mean, rstd = torch.ops.sapa_mm.channel_stats(query, eps)
-        if query.dtype not in (torch.float32, torch.float64):
-            # Rounded to float16/bfloat16, the centred key keeps a residual
-            # mean that the query's mean would amplify: centre the query.
-            query = query - mean.unsqueeze(1).to(query.dtype)
-            mean = torch.zeros_like(mean)
+        # In low precision the centred key keeps a residual mean that the
+        # query's mean would amplify: the query comes back centred too.
+        query, mean, rstd = _stats_for_folding(query, eps)
         out = torch.ops.sapa_mm.similarity(query, key, kernel_size)
         out.mul_(rstd.unsqueeze(1).to(out.dtype))
         ctx.save_for_backward(query, key, mean, rstd)
