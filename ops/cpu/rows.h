@@ -26,39 +26,39 @@ namespace SAPA_CPU_ISA {
 constexpr int64_t kTileChannels = 8;
 constexpr int64_t kTileColumns = 32;
 
-// dst[j * C + c] = src[c * plane + j] for c < C, j < W: one planar image row
-// (C rows of W values, plane apart) to one channels-last row.
-template <typename scalar_t>
-void planar_to_row(const scalar_t* src, int64_t plane, int64_t C, int64_t W,
-                   scalar_t* dst) {
+// Calls tile(c0, c1, j0, j1) for the tiles of a C x W image row.
+template <typename Tile>
+inline void for_each_tile(int64_t C, int64_t W, const Tile& tile) {
   for (int64_t c0 = 0; c0 < C; c0 += kTileChannels) {
     const int64_t c1 = std::min(C, c0 + kTileChannels);
     for (int64_t j0 = 0; j0 < W; j0 += kTileColumns) {
-      const int64_t j1 = std::min(W, j0 + kTileColumns);
-      for (int64_t j = j0; j < j1; ++j) {
-        for (int64_t c = c0; c < c1; ++c) {
-          dst[j * C + c] = src[c * plane + j];
-        }
-      }
+      tile(c0, c1, j0, std::min(W, j0 + kTileColumns));
     }
   }
+}
+
+// dst[j * C + c] = src[c * plane + j] for c < C, j < W: one planar image row
+// (C rows of W values, plane apart) to one channels-last row. Within a tile
+// the loops run in the order that writes contiguously.
+template <typename scalar_t>
+void planar_to_row(const scalar_t* src, int64_t plane, int64_t C, int64_t W,
+                   scalar_t* dst) {
+  for_each_tile(C, W, [&](int64_t c0, int64_t c1, int64_t j0, int64_t j1) {
+    for (int64_t j = j0; j < j1; ++j) {
+      for (int64_t c = c0; c < c1; ++c) dst[j * C + c] = src[c * plane + j];
+    }
+  });
 }
 
 // The inverse: one channels-last row into a planar image row.
 template <typename scalar_t>
 void row_to_planar(const scalar_t* src, int64_t C, int64_t W, scalar_t* dst,
                    int64_t plane) {
-  for (int64_t c0 = 0; c0 < C; c0 += kTileChannels) {
-    const int64_t c1 = std::min(C, c0 + kTileChannels);
-    for (int64_t j0 = 0; j0 < W; j0 += kTileColumns) {
-      const int64_t j1 = std::min(W, j0 + kTileColumns);
-      for (int64_t c = c0; c < c1; ++c) {
-        for (int64_t j = j0; j < j1; ++j) {
-          dst[c * plane + j] = src[j * C + c];
-        }
-      }
+  for_each_tile(C, W, [&](int64_t c0, int64_t c1, int64_t j0, int64_t j1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      for (int64_t j = j0; j < j1; ++j) dst[c * plane + j] = src[j * C + c];
     }
-  }
+  });
 }
 
 // Shape of a feature and the offsets of its rows in either layout.
