@@ -207,6 +207,27 @@ def test_reference_window_gather_is_the_transpose():
         reference.window_gather(wt, grad, (h, w), K), expected)
 
 
+@pytest.mark.parametrize('device', DEVICES)
+def test_similarity_softmax_extreme_values(device):
+    """The kernels' exp over the whole float range: weights to 1e-6 of
+    ATen's softmax where similarities span hundreds (many underflow to 0),
+    and a NaN query makes its own points' weights NaN only."""
+    K = 5
+    q, k, _, _ = _inputs(2, 16, 1, 6, 7, 12, 14, K, device=device)
+    q = q * 8
+    q[1, :, 3, 5] = float('nan')
+    got = torch.ops.sapa_mm.similarity_softmax(q, k, K)
+    sim = reference.similarity(q.double(), k.double(), K)
+    finite = sim[sim.isfinite()]
+    assert finite.max() - finite.min() > 200
+    want = sim.softmax(1).float()
+    nan = torch.zeros_like(want, dtype=torch.bool)
+    nan[1, :, 3, 5] = True
+    assert got[nan].isnan().all()
+    torch.testing.assert_close(got[~nan], want[~nan], atol=1e-6, rtol=1e-5)
+    assert (got[~nan] == 0).any()
+
+
 @requires_ext
 def test_portable_cpu_kernels():
     """The CPU kernels are compiled once per instruction set; this CPU runs
@@ -222,7 +243,7 @@ def test_portable_cpu_kernels():
         [sys.executable, '-m', 'pytest', __file__, '-q', '-x', '-p',
          'no:cacheprovider', '-k', 'match_reference or dtypes or '
          'memory_formats or deterministic or channel_stats or '
-         'channel_norm_backward'],
+         'channel_norm_backward or extreme_values'],
         env=env, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:]
 

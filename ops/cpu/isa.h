@@ -8,8 +8,9 @@
 // header (one that says "compiled once per instruction set") once with
 // SAPA_CPU_ISA = generic, and, on x86-64 with GCC, once more with
 // SAPA_CPU_ISA = avx2 between SAPA_MM_BEGIN_AVX2 and SAPA_MM_END_AVX2, which
-// compile the functions defined in between for AVX2 + FMA. Every copy sits in
-// its own namespace, so no inline function is defined twice.
+// compile the functions defined in between for AVX2 + FMA (SAPA_CPU_ISA_AVX2
+// is 0 or 1 accordingly, for the few places that use intrinsics). Every copy
+// sits in its own namespace, so no inline function is defined twice.
 // SAPA_MM_CPU_CAPABILITY=default selects the portable copy (as
 // ATEN_CPU_CAPABILITY does for ATen); the tests run both.
 #pragma once
@@ -19,6 +20,8 @@
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
 #define SAPA_MM_CPU_AVX2 1
+// The intrinsics, declared for any target; the AVX2 copies may call them.
+#include <immintrin.h>
 #define SAPA_MM_BEGIN_AVX2 \
   _Pragma("GCC push_options") _Pragma("GCC target(\"avx2,fma\")")
 #define SAPA_MM_END_AVX2 _Pragma("GCC pop_options")

@@ -11,8 +11,10 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
+#include "isa.h"
 #include "sapa_ops.h"
 
 namespace sapa_mm {
@@ -26,6 +28,79 @@ namespace SAPA_CPU_ISA {
 constexpr int64_t kTileChannels = 8;
 constexpr int64_t kTileColumns = 32;
 
+#if SAPA_CPU_ISA_AVX2
+// dst[k * dst_stride + i] = src[i * src_stride + k] for i, k < 8: eight
+// 8-float loads, the 8 x 8 transpose in registers, eight 8-float stores.
+// Scalar, the strided side of a transpose costs one load or store per value,
+// and the compiler does not vectorise it: the planar rows' transposes then
+// took longer than the window arithmetic.
+inline void transpose_8x8(const float* src, int64_t src_stride, float* dst,
+                          int64_t dst_stride) {
+  const __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + src_stride),
+               r2 = _mm256_loadu_ps(src + 2 * src_stride),
+               r3 = _mm256_loadu_ps(src + 3 * src_stride),
+               r4 = _mm256_loadu_ps(src + 4 * src_stride),
+               r5 = _mm256_loadu_ps(src + 5 * src_stride),
+               r6 = _mm256_loadu_ps(src + 6 * src_stride),
+               r7 = _mm256_loadu_ps(src + 7 * src_stride);
+  // Pairs of rows interleaved, then pairs of pairs: s_m holds column m
+  // (low half) and m + 4 (high half) of rows 0-3, u_m those of rows 4-7.
+  const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1),
+               t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3),
+               t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5),
+               t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+  constexpr int kLow = _MM_SHUFFLE(1, 0, 1, 0), kHigh = _MM_SHUFFLE(3, 2, 3, 2);
+  const __m256 s0 = _mm256_shuffle_ps(t0, t2, kLow),
+               s1 = _mm256_shuffle_ps(t0, t2, kHigh),
+               s2 = _mm256_shuffle_ps(t1, t3, kLow),
+               s3 = _mm256_shuffle_ps(t1, t3, kHigh),
+               u0 = _mm256_shuffle_ps(t4, t6, kLow),
+               u1 = _mm256_shuffle_ps(t4, t6, kHigh),
+               u2 = _mm256_shuffle_ps(t5, t7, kLow),
+               u3 = _mm256_shuffle_ps(t5, t7, kHigh);
+  _mm256_storeu_ps(dst, _mm256_permute2f128_ps(s0, u0, 0x20));
+  _mm256_storeu_ps(dst + dst_stride, _mm256_permute2f128_ps(s1, u1, 0x20));
+  _mm256_storeu_ps(dst + 2 * dst_stride, _mm256_permute2f128_ps(s2, u2, 0x20));
+  _mm256_storeu_ps(dst + 3 * dst_stride, _mm256_permute2f128_ps(s3, u3, 0x20));
+  _mm256_storeu_ps(dst + 4 * dst_stride, _mm256_permute2f128_ps(s0, u0, 0x31));
+  _mm256_storeu_ps(dst + 5 * dst_stride, _mm256_permute2f128_ps(s1, u1, 0x31));
+  _mm256_storeu_ps(dst + 6 * dst_stride, _mm256_permute2f128_ps(s2, u2, 0x31));
+  _mm256_storeu_ps(dst + 7 * dst_stride, _mm256_permute2f128_ps(s3, u3, 0x31));
+}
+#endif
+
+// dst[k * dst_stride + i] = src[i * src_stride + k] for i < rows, k < cols,
+// written contiguously; float blocks of 8 x 8 in registers where the
+// instruction set has them.
+template <typename scalar_t>
+inline void transpose(const scalar_t* src, int64_t src_stride, scalar_t* dst,
+                      int64_t dst_stride, int64_t rows, int64_t cols) {
+  int64_t full_rows = 0, full_cols = 0;
+#if SAPA_CPU_ISA_AVX2
+  if constexpr (std::is_same_v<scalar_t, float>) {
+    full_rows = rows - rows % 8;
+    full_cols = cols - cols % 8;
+    for (int64_t i = 0; i < full_rows; i += 8) {
+      for (int64_t k = 0; k < full_cols; k += 8) {
+        transpose_8x8(src + i * src_stride + k, src_stride,
+                      dst + k * dst_stride + i, dst_stride);
+      }
+    }
+  }
+#endif
+  // The rest: the rows past the blocks in their columns, then the columns
+  // past the blocks.
+  const auto scalar = [&](int64_t k0, int64_t k1, int64_t i0) {
+    for (int64_t k = k0; k < k1; ++k) {
+      for (int64_t i = i0; i < rows; ++i) {
+        dst[k * dst_stride + i] = src[i * src_stride + k];
+      }
+    }
+  };
+  if (full_rows < rows) scalar(0, full_cols, full_rows);
+  scalar(full_cols, cols, 0);
+}
+
 // Calls tile(c0, c1, j0, j1) for the tiles of a C x W image row.
 template <typename Tile>
 inline void for_each_tile(int64_t C, int64_t W, const Tile& tile) {
@@ -38,15 +113,13 @@ inline void for_each_tile(int64_t C, int64_t W, const Tile& tile) {
 }
 
 // dst[j * C + c] = src[c * plane + j] for c < C, j < W: one planar image row
-// (C rows of W values, plane apart) to one channels-last row. Within a tile
-// the loops run in the order that writes contiguously.
+// (C rows of W values, plane apart) to one channels-last row.
 template <typename scalar_t>
 void planar_to_row(const scalar_t* src, int64_t plane, int64_t C, int64_t W,
                    scalar_t* dst) {
   for_each_tile(C, W, [&](int64_t c0, int64_t c1, int64_t j0, int64_t j1) {
-    for (int64_t j = j0; j < j1; ++j) {
-      for (int64_t c = c0; c < c1; ++c) dst[j * C + c] = src[c * plane + j];
-    }
+    transpose(src + c0 * plane + j0, plane, dst + j0 * C + c0, C, c1 - c0,
+              j1 - j0);
   });
 }
 
@@ -55,9 +128,8 @@ template <typename scalar_t>
 void row_to_planar(const scalar_t* src, int64_t C, int64_t W, scalar_t* dst,
                    int64_t plane) {
   for_each_tile(C, W, [&](int64_t c0, int64_t c1, int64_t j0, int64_t j1) {
-    for (int64_t c = c0; c < c1; ++c) {
-      for (int64_t j = j0; j < j1; ++j) dst[c * plane + j] = src[j * C + c];
-    }
+    transpose(src + j0 * C + c0, C, dst + c0 * plane + j0, plane, j1 - j0,
+              c1 - c0);
   });
 }
 

@@ -12,15 +12,19 @@
 #include "sapa_window.h"
 
 #define SAPA_CPU_ISA generic
+#define SAPA_CPU_ISA_AVX2 0
 #include "norm_kernels.h"
 #include "window_kernels.h"
 #undef SAPA_CPU_ISA
+#undef SAPA_CPU_ISA_AVX2
 #if SAPA_MM_CPU_AVX2
 SAPA_MM_BEGIN_AVX2
 #define SAPA_CPU_ISA avx2
+#define SAPA_CPU_ISA_AVX2 1
 #include "norm_kernels.h"
 #include "window_kernels.h"
 #undef SAPA_CPU_ISA
+#undef SAPA_CPU_ISA_AVX2
 SAPA_MM_END_AVX2
 #endif
 

@@ -180,17 +180,18 @@ class DotRows {
   std::vector<scalar_t*> op_;
 };
 
-// Channels per pass of GatherRows: its 64 x 64 float accumulators (a low-res
-// row of 64 points) take 16 KiB of L1.
-constexpr int64_t kGatherBlock = 64;
+// Low-res points per register tile of GatherRows: kGatherTargets x kBlock
+// float accumulators are 8 AVX2 registers.
+constexpr int kGatherTargets = 4;
 
 // One task's pass of window_gather over low-res rows: out[n,:,y,x] = sum
 // over the output points (i,j) whose window covers (y,x) of
-// t[n,k(i,j,y,x),i,j] * a[n,:,i,j]. It walks the output rows covering y in
-// order and adds each output point into the K points of row y its window
-// reads, accumulating the row in float: each a[p] is loaded once, no tap
-// lists are built, and the summation order is fixed, so results are
-// deterministic.
+// t[n,k(i,j,y,x),i,j] * a[n,:,i,j]. A register tile holds kBlock channels of
+// kGatherTargets neighbouring points x of row y; it walks the covering
+// output points (i, j) in order, loads each a[i,j] block once for the whole
+// tile and adds it with the tap weight of each target (0 for a target its
+// window misses). The accumulators are stored once, in float until then,
+// and the summation order is fixed, so results are deterministic.
 template <typename scalar_t>
 class GatherRows {
  public:
@@ -202,55 +203,110 @@ class GatherRows {
         C_(C),
         t_(t.const_data_ptr<scalar_t>()),
         out_rows_(out, 1),
-        acc_(g.w * C),
         source_col_(g.W),
-        a_row_(g.max_covering_rows()) {
+        a_row_(g.max_covering_rows()),
+        t_row_(g.max_covering_rows()) {
     for (int64_t j = 0; j < g.W; ++j) source_col_[j] = g.source_col(j);
   }
 
   void run(RowReader<scalar_t>& a_rows, int64_t n, int64_t y) {
     const int64_t KK = g_.taps();
-    std::fill(acc_.begin(), acc_.end(), acc_t(0));
     int64_t i0, i1;
     g_.covering_rows(y, &i0, &i1);
-    for (int64_t i = i0; i < i1; ++i) a_row_[i - i0] = a_rows.row(n, i);
-    // Channel blocks keep the accumulators of the block (w x kGatherBlock)
-    // in L1 while all covering rows pass through.
-    for (int64_t c0 = 0; c0 < C_; c0 += kGatherBlock) {
-      const int64_t len = std::min(kGatherBlock, C_ - c0);
-      for (int64_t i = i0; i < i1; ++i) {
-        const scalar_t* a_row = a_row_[i - i0] + c0;
-        // Row y is tap row dy of the windows of output row i.
-        const int64_t dy = y - g_.source_row(i) + g_.r;
-        const scalar_t* t_row = t_ + (n * g_.H + i) * g_.W * KK + dy * g_.K;
-        for (int64_t j = 0; j < g_.W; ++j) {
-          const scalar_t* tp = t_row + j * KK;
-          const int64_t x0 = source_col_[j] - g_.r;
-          const int64_t dx0 = std::max<int64_t>(0, -x0);
-          const int64_t dx1 = std::min(g_.K, g_.w - x0);
-          for (int64_t dx = dx0; dx < dx1; ++dx) {
-            axpy(static_cast<acc_t>(tp[dx]), a_row + j * C_,
-                 acc_.data() + (x0 + dx) * C_ + c0, len);
-          }
-        }
-      }
+    rows_ = i1 - i0;
+    for (int64_t i = i0; i < i1; ++i) {
+      a_row_[i - i0] = a_rows.row(n, i);
+      // Row y is tap row dy of the windows of output row i.
+      const int64_t dy = y - g_.source_row(i) + g_.r;
+      t_row_[i - i0] = t_ + (n * g_.H + i) * g_.W * KK + dy * g_.K;
     }
     scalar_t* out_row = out_rows_.row(n, y);
-    SAPA_SIMD
-    for (int64_t c = 0; c < g_.w * C_; ++c) {
-      out_row[c] = static_cast<scalar_t>(acc_[c]);
+    for (int64_t x0 = 0; x0 < g_.w; x0 += kGatherTargets) {
+      const int64_t targets =
+          std::min<int64_t>(kGatherTargets, g_.w - x0);
+      int64_t j0, j1, unused;
+      g_.covering_cols(x0, &j0, &unused);
+      g_.covering_cols(x0 + targets - 1, &unused, &j1);
+      set_weights(x0, j0, j1);
+      int64_t c0 = 0;
+      for (; c0 + kBlock <= C_; c0 += kBlock) {
+        gather_block<true>(x0, targets, j0, j1, c0, kBlock, out_row);
+      }
+      if (c0 < C_) {
+        gather_block<false>(x0, targets, j0, j1, c0, C_ - c0, out_row);
+      }
     }
     out_rows_.done(n, y);
   }
 
  private:
+  // weights_[(i * (j1 - j0) + j - j0) * kGatherTargets + x]: the tap weight
+  // of output point (i, j) (i-th covering row) for target x0 + x, 0 where
+  // its window misses the target. Written once per tile, they are read by
+  // every channel block without a test per multiply-add.
+  void set_weights(int64_t x0, int64_t j0, int64_t j1) {
+    const int64_t KK = g_.taps(), cols = j1 - j0;
+    weights_.resize(rows_ * cols * kGatherTargets);
+    for (int64_t i = 0; i < rows_; ++i) {
+      for (int64_t j = j0; j < j1; ++j) {
+        const scalar_t* tp = t_row_[i] + j * KK;
+        acc_t* w = weights_.data() + (i * cols + j - j0) * kGatherTargets;
+        for (int64_t x = 0; x < kGatherTargets; ++x) {
+          const int64_t dx = x0 + x - source_col_[j] + g_.r;
+          w[x] = dx >= 0 && dx < g_.K ? static_cast<acc_t>(tp[dx]) : acc_t(0);
+        }
+      }
+    }
+  }
+
+  // Channels [c0, c0 + len) of targets [x0, x0 + targets) from the output
+  // columns [j0, j1) of every covering row. kFull makes len the constant
+  // kBlock, so the accumulators live in registers.
+  template <bool kFull>
+  void gather_block(int64_t x0, int64_t targets, int64_t j0, int64_t j1,
+                    int64_t c0, int64_t len, scalar_t* out_row) const {
+    const int64_t n = kFull ? kBlock : len;
+    acc_t acc[kGatherTargets][kBlock];
+    // acc += the contribution of output point (i, j); the first one is
+    // assigned instead: zeroing acc compiled to a memset that kept it in
+    // memory.
+    const auto add = [&](int64_t i, int64_t j, auto first) {
+      const scalar_t* a = a_row_[i] + j * C_ + c0;
+      const acc_t* w =
+          weights_.data() + (i * (j1 - j0) + j - j0) * kGatherTargets;
+      for_constant<kGatherTargets>([&](auto x) {
+        SAPA_SIMD
+        for (int64_t c = 0; c < n; ++c) {
+          const acc_t product = w[x] * static_cast<acc_t>(a[c]);
+          acc[x][c] = decltype(first)::value ? product : acc[x][c] + product;
+        }
+      });
+    };
+    // Every low-res point is covered by at least one output point (H >= h).
+    add(0, j0, std::true_type{});
+    for (int64_t i = 0; i < rows_; ++i) {
+      for (int64_t j = i == 0 ? j0 + 1 : j0; j < j1; ++j) {
+        add(i, j, std::false_type{});
+      }
+    }
+    for (int64_t x = 0; x < targets; ++x) {
+      scalar_t* o = out_row + (x0 + x) * C_ + c0;
+      SAPA_SIMD
+      for (int64_t c = 0; c < n; ++c) o[c] = static_cast<scalar_t>(acc[x][c]);
+    }
+  }
+
   const WindowGeometry& g_;
   int64_t C_;
   const scalar_t* t_;
   RowWriter<scalar_t> out_rows_;
-  std::vector<acc_t> acc_;
   std::vector<int64_t> source_col_;
+  // The covering output rows of the current low-res row: their channels-last
+  // rows of a, and their weights from tap row dy on.
   std::vector<const scalar_t*> a_row_;
+  std::vector<const scalar_t*> t_row_;
+  int64_t rows_ = 0;
+  std::vector<acc_t> weights_;
 };
 
 // Runs every low-res row (n, y) of a batch of B through the workers that
@@ -297,10 +353,14 @@ void window_gather(const at::Tensor& t, const Feature& a, Feature& out,
       });
 }
 
+// Points per pass of softmax_taps: their exponentials are computed as one
+// flat array, which the vectorised exp runs through without per-point tails.
+constexpr int64_t kSoftmaxPoints = 64;
+
 // In place, per point: t[p,:] = softmax(t[p,:]) over the K*K taps of a
-// channels-last (B, K*K, H, W) tensor. Each point is one task's serial loop,
-// so results do not depend on the thread count (ATen's CPU softmax backward
-// over a last dim of 25 does).
+// channels-last (B, K*K, H, W) tensor. Each point's sums are one task's
+// serial loops, so results do not depend on the thread count (ATen's CPU
+// softmax backward over a last dim of 25 does).
 template <typename scalar_t>
 void softmax_taps(at::Tensor& t) {
   using acc_t = at::opmath_type<scalar_t>;
@@ -308,21 +368,30 @@ void softmax_taps(at::Tensor& t) {
   scalar_t* pt = t.mutable_data_ptr<scalar_t>();
   at::parallel_for(0, points, grain(4 * KK), [&](int64_t begin,
                                                       int64_t end) {
-    std::vector<acc_t> e(KK);
-    for (int64_t p = begin; p < end; ++p) {
-      scalar_t* row = pt + p * KK;
-      acc_t max = static_cast<acc_t>(row[0]);
-      for (int64_t k = 1; k < KK; ++k) {
-        max = std::max(max, static_cast<acc_t>(row[k]));
+    std::vector<acc_t> e(kSoftmaxPoints * KK);
+    for (int64_t p0 = begin; p0 < end; p0 += kSoftmaxPoints) {
+      const int64_t len = std::min(kSoftmaxPoints, end - p0);
+      scalar_t* rows = pt + p0 * KK;
+      for (int64_t p = 0; p < len; ++p) {
+        const scalar_t* row = rows + p * KK;
+        acc_t max = static_cast<acc_t>(row[0]);
+        for (int64_t k = 1; k < KK; ++k) {
+          max = std::max(max, static_cast<acc_t>(row[k]));
+        }
+        for (int64_t k = 0; k < KK; ++k) {
+          e[p * KK + k] = static_cast<acc_t>(row[k]) - max;
+        }
       }
-      acc_t sum = 0;
-      for (int64_t k = 0; k < KK; ++k) {
-        e[k] = std::exp(static_cast<acc_t>(row[k]) - max);
-        sum += e[k];
-      }
-      const acc_t scale = acc_t(1) / sum;
-      for (int64_t k = 0; k < KK; ++k) {
-        row[k] = static_cast<scalar_t>(e[k] * scale);
+      exp_inplace(e.data(), len * KK);
+      for (int64_t p = 0; p < len; ++p) {
+        const acc_t* ep = e.data() + p * KK;
+        acc_t sum = 0;
+        for (int64_t k = 0; k < KK; ++k) sum += ep[k];
+        const acc_t scale = acc_t(1) / sum;
+        scalar_t* row = rows + p * KK;
+        for (int64_t k = 0; k < KK; ++k) {
+          row[k] = static_cast<scalar_t>(ep[k] * scale);
+        }
       }
     }
   });

@@ -132,9 +132,12 @@ class _NormLinear(torch.autograd.Function):
         d_bias = d_shift if ctx.has_bias else None
         # Input: dL/dxhat = W'^T dq, written in x's layout, then the
         # LayerNorm's backward over it in place.
-        dx = _channel_matmul(w_eff.t().to(x.dtype), dq.to(x.dtype), like=x)
-        torch.ops.sapa_mm.channel_norm_backward_(dx, x, mean.view(B, H, W),
-                                                 rstd.view(B, H, W))
+        dx = None
+        if ctx.needs_input_grad[0]:
+            dx = _channel_matmul(w_eff.t().to(x.dtype), dq.to(x.dtype),
+                                 like=x)
+            torch.ops.sapa_mm.channel_norm_backward_(
+                dx, x, mean.view(B, H, W), rstd.view(B, H, W))
         return (dx, ) + tuple(
             None if t is None else t.to(ctx.param_dtype)
             for t in (d_weight, d_bias, d_gamma, d_beta)) + (None, )
