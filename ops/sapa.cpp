@@ -1,8 +1,8 @@
 // The one binding file: the schemas of the sapa_mm operators and the Python
 // module sapa_mm._ext. Kernels are registered per dispatch key by the backend
 // files (cpu/sapa_cpu.cpp, cuda/sapa_cuda_ops.cpp); the layout and semantics
-// of each op are documented in include/sapa_ops.h (channel_stats and
-// channel_norm_backward_: in cpu/norm_kernels.h).
+// of each op are documented in include/sapa_ops.h (channel_stats,
+// channel_stats_linear and channel_norm_backward_: in cpu/norm_kernels.h).
 #include <torch/extension.h>
 #include <torch/library.h>
 
@@ -24,6 +24,9 @@ TORCH_LIBRARY(sapa_mm, m) {
       "aggregate_backward(Tensor grad, Tensor weights, Tensor value, "
       "int kernel_size) -> (Tensor, Tensor)");
   m.def("channel_stats(Tensor x, float eps) -> (Tensor, Tensor)");
+  m.def(
+      "channel_stats_linear(Tensor x, Tensor weight, float eps) -> "
+      "(Tensor, Tensor, Tensor)");
   m.def(
       "channel_norm_backward_(Tensor(a!) grad, Tensor x, Tensor mean, "
       "Tensor rstd) -> ()");

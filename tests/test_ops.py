@@ -302,6 +302,31 @@ def test_channel_norm_backward(device, layouts, dtype, size, impl):
     torch.testing.assert_close(g.double() / scale, want / scale, **tol)
 
 
+@pytest.mark.parametrize('device', DEVICES)
+@pytest.mark.parametrize('layout', ['planar', 'channels_last', 'strided'])
+@pytest.mark.parametrize('dtype', [torch.float64, torch.float32])
+@pytest.mark.parametrize('size,D', [((5, 9), 5), ((23, 29), 32), ((1, 1), 1)])
+@pytest.mark.parametrize('impl', ['op', 'composite'])
+def test_channel_stats_linear(device, layout, dtype, size, D, impl):
+    """channel_stats and weight @ x over channels in one pass, against
+    float64: 45 and 667 points (tails of the 16-point strips and of the
+    512-point blocks), D = 1, 5 (rows past a 4-row tile) and 32."""
+    C = 37
+    x = torch.randn(2, C, *size, dtype=torch.float64, device=device) * 2 + 50
+    w = torch.randn(D, C, dtype=torch.float64, device=device)
+    op = torch.ops.sapa_mm.channel_stats_linear if impl == 'op' else \
+        reference.channel_stats_linear
+    out, mean, rstd = op(_formats(x.to(dtype))[layout], w.to(dtype), 1e-5)
+    assert out.shape == (2, D, *size) and out.is_contiguous()
+    assert out.dtype == mean.dtype == rstd.dtype == dtype
+    want_mean, want_rstd = reference.channel_stats(x.to(dtype).double(), 1e-5)
+    want = torch.einsum('dc,bchw->bdhw', w.to(dtype).double(),
+                        x.to(dtype).double())
+    torch.testing.assert_close(mean.double(), want_mean, rtol=1e-6, atol=0)
+    torch.testing.assert_close(rstd.double(), want_rstd, rtol=1e-5, atol=0)
+    torch.testing.assert_close(out.double(), want, rtol=1e-5, atol=1e-3)
+
+
 def _norm_linear_reference(x, weight, bias, norm_weight, norm_bias):
     normed = F.layer_norm(x.permute(0, 2, 3, 1), x.shape[1:2], norm_weight,
                           norm_bias)
@@ -470,6 +495,10 @@ def test_kernel_checks_guard_direct_op_calls():
         ops_.channel_norm_backward_(q.clone(), q, mean, rstd[:, :2])
     with pytest.raises(RuntimeError, match='mean must be Float'):
         ops_.channel_norm_backward_(q.clone(), q, mean.double(), rstd)
+    with pytest.raises(RuntimeError, match=r'weight must be \(D, 3\)'):
+        ops_.channel_stats_linear(q, torch.randn(2, 4), 1e-5)
+    with pytest.raises(RuntimeError, match='float32 or float64'):
+        ops_.channel_stats_linear(q.half(), torch.randn(2, 3), 1e-5)
 
 
 # --- registration ----------------------------------------------------------

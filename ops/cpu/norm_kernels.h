@@ -3,6 +3,8 @@
 // * sapa_mm::channel_stats, the per-point mean and reciprocal standard
 //   deviation. Two passes (mean, then the centred sum of squares) keep the
 //   variance exact for features whose mean is large against their spread.
+// * sapa_mm::channel_stats_linear, the same statistics and a projection
+//   over channels (SAPA-B/G's LayerNorm folded into a linear) in one pass.
 // * sapa_mm::channel_norm_backward_, the gradient of the LayerNorm's input
 //   from that of its normalised output, in place.
 // A planar feature is processed in blocks of points with the loops vectorised
@@ -29,6 +31,10 @@ namespace SAPA_CPU_ISA {
 // measured faster here than 32 or 128 (short rows, poor prefetching) and
 // about the same as 2048.
 constexpr int64_t kPoints = 512;
+// Values per row of the scratch buffers: kPoints and one cache line, so
+// that the rows, otherwise a power of two apart, spread over the cache sets
+// (the projection reads 16-point strips of all C rows, 8 times each).
+constexpr int64_t kRowStride = kPoints + 64 / sizeof(float);
 
 // 1 / sqrt(var + eps) from the centred sum of squares over C channels.
 template <typename acc_t>
@@ -38,19 +44,50 @@ inline acc_t rstd_of(acc_t centred_squares, int64_t C, double eps) {
 
 // Visits the (n, points [p0, p0 + len)) blocks of a planar (B, C, HW)
 // feature, kPoints at a time, in parallel; block(n, p0, len, buffer) gets
-// a scratch buffer of `rows` x kPoints values of its task.
+// a scratch buffer of its task: `rows` rows of kRowStride values.
 template <typename acc_t, typename Block>
 void for_each_planar_block(int64_t B, int64_t HW, int64_t rows,
                            const Block& block) {
   const int64_t chunks = (HW + kPoints - 1) / kPoints;
   at::parallel_for(0, B * chunks, 1, [&](int64_t begin, int64_t end) {
     // Uninitialised: every block writes what it reads.
-    std::unique_ptr<acc_t[]> buffer(new acc_t[rows * kPoints]);
+    std::unique_ptr<acc_t[]> buffer(new acc_t[rows * kRowStride]);
     for (int64_t task = begin; task < end; ++task) {
       const int64_t n = task / chunks, p0 = (task % chunks) * kPoints;
       block(n, p0, std::min(kPoints, HW - p0), buffer.get());
     }
   });
+}
+
+// Statistics of the planar block of points [p0, p0 + len) of image xn
+// (C rows HW apart) into m and r, leaving its float copy in
+// copy[c * kRowStride + p]; sum is a scratch row.
+template <typename scalar_t, typename acc_t>
+void planar_block_stats(const scalar_t* xn, int64_t C, int64_t HW,
+                        int64_t len, double eps, acc_t* copy, acc_t* sum,
+                        acc_t* m, acc_t* r) {
+  std::fill(sum, sum + kPoints, acc_t(0));
+  for (int64_t c = 0; c < C; ++c) {
+    const scalar_t* xc = xn + c * HW;
+    acc_t* cc = copy + c * kRowStride;
+    SAPA_SIMD
+    for (int64_t p = 0; p < len; ++p) {
+      cc[p] = static_cast<acc_t>(xc[p]);
+      sum[p] += cc[p];
+    }
+  }
+  SAPA_SIMD
+  for (int64_t p = 0; p < len; ++p) m[p] = sum[p] / C;
+  std::fill(sum, sum + kPoints, acc_t(0));
+  for (int64_t c = 0; c < C; ++c) {
+    const acc_t* cc = copy + c * kRowStride;
+    SAPA_SIMD
+    for (int64_t p = 0; p < len; ++p) {
+      const acc_t d = cc[p] - m[p];
+      sum[p] += d * d;
+    }
+  }
+  for (int64_t p = 0; p < len; ++p) r[p] = rstd_of(sum[p], C, eps);
 }
 
 template <typename scalar_t, typename acc_t>
@@ -59,33 +96,81 @@ void planar_stats(const scalar_t* x, int64_t B, int64_t C, int64_t HW,
   // Scratch rows: the block's copy (C), then the per-point sums.
   for_each_planar_block<acc_t>(B, HW, C + 1, [&](int64_t n, int64_t p0,
                                                  int64_t len, acc_t* buffer) {
-    acc_t* copy = buffer;
-    acc_t* sum = buffer + C * kPoints;
-    std::fill(sum, sum + kPoints, acc_t(0));
-    const scalar_t* xn = x + n * C * HW + p0;
-    acc_t* m = mean + n * HW + p0;
-    for (int64_t c = 0; c < C; ++c) {
-      const scalar_t* xc = xn + c * HW;
-      acc_t* cc = copy + c * kPoints;
-      SAPA_SIMD
-      for (int64_t p = 0; p < len; ++p) {
-        cc[p] = static_cast<acc_t>(xc[p]);
-        sum[p] += cc[p];
+    planar_block_stats(x + n * C * HW + p0, C, HW, len, eps, buffer,
+                       buffer + C * kRowStride, mean + n * HW + p0,
+                       rstd + n * HW + p0);
+  });
+}
+
+// Register tiles of planar_stats_linear's projection: kProjectRows outputs
+// x kProjectPoints points, 8 AVX2 registers of float accumulators, each
+// copy value loaded once per tile and each weight broadcast once per strip.
+constexpr int kProjectRows = 4;
+constexpr int64_t kProjectPoints = 16;
+
+// out[d * out_stride + p] = sum_c w[d * C + c] * copy[c * kRowStride + p]
+// for d < D and the block's len points, kProjectPoints at a time (the
+// copy's values past len must be finite: they feed lanes that are not
+// stored).
+template <typename acc_t>
+void project_block(const acc_t* copy, int64_t C, int64_t len, const acc_t* w,
+                   int64_t D, acc_t* out, int64_t out_stride) {
+  for (int64_t p0 = 0; p0 < len; p0 += kProjectPoints) {
+    const int64_t points = std::min(kProjectPoints, len - p0);
+    for (int64_t d0 = 0; d0 < D; d0 += kProjectRows) {
+      const int64_t rows = std::min<int64_t>(kProjectRows, D - d0);
+      // Rows past D repeat the last one and are not stored.
+      const acc_t* wr[kProjectRows];
+      for (int r = 0; r < kProjectRows; ++r) {
+        wr[r] = w + (d0 + std::min<int64_t>(r, rows - 1)) * C;
+      }
+      acc_t acc[kProjectRows][kProjectPoints];
+      // Channel 0 assigns: zeroing acc compiled to a memset that kept it
+      // in memory.
+      for (int r = 0; r < kProjectRows; ++r) {
+        SAPA_SIMD
+        for (int64_t l = 0; l < kProjectPoints; ++l) {
+          acc[r][l] = wr[r][0] * copy[p0 + l];
+        }
+      }
+      for (int64_t c = 1; c < C; ++c) {
+        const acc_t* cc = copy + c * kRowStride + p0;
+        for (int r = 0; r < kProjectRows; ++r) {
+          const acc_t wc = wr[r][c];
+          SAPA_SIMD
+          for (int64_t l = 0; l < kProjectPoints; ++l) acc[r][l] += wc * cc[l];
+        }
+      }
+      for (int64_t r = 0; r < rows; ++r) {
+        acc_t* o = out + (d0 + r) * out_stride + p0;
+        for (int64_t l = 0; l < points; ++l) o[l] = acc[r][l];
       }
     }
-    SAPA_SIMD
-    for (int64_t p = 0; p < len; ++p) m[p] = sum[p] / C;
-    std::fill(sum, sum + kPoints, acc_t(0));
+  }
+}
+
+// channel_stats of a planar x and out = w (D, C) @ x over channels, (B, D,
+// HW) in acc_t, with one read of x: the projection runs on the block's float
+// copy that the statistics made.
+template <typename scalar_t, typename acc_t>
+void planar_stats_linear(const scalar_t* x, int64_t B, int64_t C, int64_t HW,
+                         double eps, const acc_t* w, int64_t D, acc_t* out,
+                         acc_t* mean, acc_t* rstd) {
+  for_each_planar_block<acc_t>(B, HW, C + 1, [&](int64_t n, int64_t p0,
+                                                 int64_t len, acc_t* buffer) {
+    planar_block_stats(x + n * C * HW + p0, C, HW, len, eps, buffer,
+                       buffer + C * kRowStride, mean + n * HW + p0,
+                       rstd + n * HW + p0);
+    // The last strip's lanes past len read zeros, not stale values.
+    const int64_t padded =
+        std::min(kPoints, (len + kProjectPoints - 1) / kProjectPoints *
+                              kProjectPoints);
     for (int64_t c = 0; c < C; ++c) {
-      const acc_t* cc = copy + c * kPoints;
-      SAPA_SIMD
-      for (int64_t p = 0; p < len; ++p) {
-        const acc_t d = cc[p] - m[p];
-        sum[p] += d * d;
-      }
+      std::fill(buffer + c * kRowStride + len,
+                buffer + c * kRowStride + padded,
+                acc_t(0));
     }
-    acc_t* r = rstd + n * HW + p0;
-    for (int64_t p = 0; p < len; ++p) r[p] = rstd_of(sum[p], C, eps);
+    project_block(buffer, C, len, w, D, out + n * D * HW + p0, HW);
   });
 }
 
@@ -142,10 +227,10 @@ void planar_norm_backward(scalar_t* grad, const scalar_t* x, int64_t B,
                                                      int64_t len,
                                                      acc_t* buffer) {
     acc_t* g_copy = buffer;
-    acc_t* x_copy = buffer + C * kPoints;
-    acc_t* shift = buffer + 2 * C * kPoints;
-    acc_t* x_coeff = shift + kPoints;
-    std::fill(shift, shift + 2 * kPoints, acc_t(0));
+    acc_t* x_copy = buffer + C * kRowStride;
+    acc_t* shift = buffer + 2 * C * kRowStride;
+    acc_t* x_coeff = shift + kRowStride;
+    std::fill(shift, shift + 2 * kRowStride, acc_t(0));
     scalar_t* gn = grad + n * C * HW + p0;
     const scalar_t* xn = x + n * C * HW + p0;
     const acc_t* m = mean + n * HW + p0;
@@ -153,8 +238,8 @@ void planar_norm_backward(scalar_t* grad, const scalar_t* x, int64_t B,
     for (int64_t c = 0; c < C; ++c) {
       const scalar_t* gc = gn + c * HW;
       const scalar_t* xc = xn + c * HW;
-      acc_t* gcc = g_copy + c * kPoints;
-      acc_t* xcc = x_copy + c * kPoints;
+      acc_t* gcc = g_copy + c * kRowStride;
+      acc_t* xcc = x_copy + c * kRowStride;
       SAPA_SIMD
       for (int64_t p = 0; p < len; ++p) {
         gcc[p] = static_cast<acc_t>(gc[p]);
@@ -169,8 +254,8 @@ void planar_norm_backward(scalar_t* grad, const scalar_t* x, int64_t B,
     }
     for (int64_t c = 0; c < C; ++c) {
       scalar_t* gc = gn + c * HW;
-      const acc_t* gcc = g_copy + c * kPoints;
-      const acc_t* xcc = x_copy + c * kPoints;
+      const acc_t* gcc = g_copy + c * kRowStride;
+      const acc_t* xcc = x_copy + c * kRowStride;
       SAPA_SIMD
       for (int64_t p = 0; p < len; ++p) {
         gc[p] = static_cast<scalar_t>(

@@ -1,7 +1,8 @@
 // CPU kernels: the backend of the SAPA window primitives (see sapa_ops.h)
-// and of the channel LayerNorm ops sapa_mm::channel_stats and
-// channel_norm_backward_, dispatching over scalar types and instruction sets
-// to the bodies in window_kernels.h and norm_kernels.h.
+// and of the channel LayerNorm ops sapa_mm::channel_stats,
+// channel_stats_linear and channel_norm_backward_, dispatching over scalar
+// types and instruction sets to the bodies in window_kernels.h and
+// norm_kernels.h.
 #include <tuple>
 
 #include <ATen/Dispatch.h>
@@ -103,6 +104,45 @@ std::tuple<at::Tensor, at::Tensor> channel_stats(const at::Tensor& x,
   return {mean, rstd};
 }
 
+// channel_stats(x) and out = weight (D, C) @ x over channels, (B, D, H, W)
+// planar, for float32/float64 x: the LayerNorm + linear of SAPA-B/G folded
+// (see sapa_mm/ops/channel_norm.py), reading a planar x once.
+std::tuple<at::Tensor, at::Tensor, at::Tensor> channel_stats_linear(
+    const at::Tensor& x, const at::Tensor& weight, double eps) {
+  constexpr const char* op = "channel_stats_linear";
+  detail::check_4d(op, "x", x);
+  TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble,
+              op, ": x must be float32 or float64, got ", x.scalar_type());
+  TORCH_CHECK(weight.dim() == 2 && weight.size(1) == x.size(1), op,
+              ": weight must be (D, ", x.size(1), ") for x ", x.sizes(),
+              ", got ", weight.sizes());
+  const int64_t B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+  const int64_t D = weight.size(0);
+  const auto f = detail::feature(x, /*planar_ok=*/true);
+  if (f.channels_last || C == 0) {
+    // A channels-last x is read point by point: the GEMM reads it as it is.
+    auto [mean, rstd] = channel_stats(x, eps);
+    auto out = at::matmul(weight.to(x.scalar_type()), x.flatten(2))
+                   .view({B, D, H, W});
+    return {out.contiguous(), mean, rstd};
+  }
+  auto mean = at::empty({B, H, W}, x.options());
+  auto rstd = at::empty_like(mean);
+  auto out = at::empty({B, D, H, W}, x.options());
+  const auto w = weight.to(x.scalar_type()).contiguous();
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "sapa_channel_stats_linear_cpu",
+                             [&] {
+                               SAPA_MM_CPU_CALL(
+                                   planar_stats_linear,
+                                   f.tensor.const_data_ptr<scalar_t>(), B, C,
+                                   H * W, eps, w.const_data_ptr<scalar_t>(), D,
+                                   out.mutable_data_ptr<scalar_t>(),
+                                   mean.mutable_data_ptr<scalar_t>(),
+                                   rstd.mutable_data_ptr<scalar_t>());
+                             });
+  return {out, mean, rstd};
+}
+
 void check_point_stats(const char* op, const char* name, const at::Tensor& t,
                        const at::Tensor& x) {
   const auto acc_type = at::toOpMathType(x.scalar_type());
@@ -155,5 +195,6 @@ SAPA_MM_REGISTER_BACKEND(CPU, sapa_mm::CpuBackend)
 
 TORCH_LIBRARY_IMPL(sapa_mm, CPU, m) {
   m.impl("channel_stats", &sapa_mm::channel_stats);
+  m.impl("channel_stats_linear", &sapa_mm::channel_stats_linear);
   m.impl("channel_norm_backward_", &sapa_mm::channel_norm_backward_);
 }

@@ -10,11 +10,12 @@ with per-point mean m and rstd s over channels, and W' = W diag(gamma),
 
     W LN(x) + b = s * (W' x - m * W' 1) + (W beta + b),
 
-one GEMM over x as it lies in memory plus per-point statistics
-(``sapa_mm::channel_stats``). The backward is two more GEMMs, for the
-parameters and for dL/dxhat = W'^T dq, and the LayerNorm's backward in place
-over the latter (``sapa_mm::channel_norm_backward_``): no normalised copy
-either, and q is not kept. In float16/bfloat16 the input is centred first
+one GEMM over x as it lies in memory plus per-point statistics, both made
+in one pass over x in float32/float64 (``sapa_mm::channel_stats_linear``).
+The backward is two more GEMMs, for the parameters and for
+dL/dxhat = W'^T dq, and the LayerNorm's backward in place over the latter
+(``sapa_mm::channel_norm_backward_``): no normalised copy either, and q is
+not kept. In float16/bfloat16 the input is centred first
 (x - m), as W' x - m * W' 1 would cancel in low precision.
 
 The projections return planar (B, D, H, W) tensors (the GEMM W' @ x, which
@@ -82,10 +83,9 @@ class _NormLinear(torch.autograd.Function):
     def forward(ctx, x: Tensor, weight: Tensor, bias: Optional[Tensor],
                 norm_weight: Optional[Tensor], norm_bias: Optional[Tensor],
                 eps: float) -> Tensor:
-        x, mean, rstd = _stats_for_folding(x, eps)
-        acc = mean.dtype  # float32, or float64 for float64 x
+        # float32, or float64 for float64 x
+        acc = torch.float64 if x.dtype == torch.float64 else torch.float32
         B, C, H, W = x.shape
-        mean, rstd = mean.view(B, 1, H * W), rstd.view(B, 1, H * W)
         w = weight.to(acc)
         gamma = norm_weight.to(acc) if norm_weight is not None else None
         w_eff = w * gamma if gamma is not None else w  # W' (D, C)
@@ -94,7 +94,15 @@ class _NormLinear(torch.autograd.Function):
             shift += w @ norm_bias.to(acc)
         if bias is not None:
             shift += bias.to(acc)
-        q = torch.matmul(w_eff.to(x.dtype), _columns(x)).to(acc)
+        if x.dtype == acc:
+            # The statistics and W' x in one pass over x.
+            q, mean, rstd = torch.ops.sapa_mm.channel_stats_linear(
+                x, w_eff, eps)
+        else:
+            x, mean, rstd = _stats_for_folding(x, eps)
+            q = torch.matmul(w_eff.to(x.dtype), _columns(x)).to(acc)
+        q = _columns(q)
+        mean, rstd = mean.view(B, 1, H * W), rstd.view(B, 1, H * W)
         # s * (W' x - m * W' 1) + shift, in place.
         q.addcmul_(mean, w_eff.sum(1, keepdim=True), value=-1).mul_(rstd)
         q = q.add_(shift.unsqueeze(-1)).to(x.dtype)

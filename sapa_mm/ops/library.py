@@ -36,6 +36,8 @@ SCHEMAS = {
     'aggregate_backward': '(Tensor grad, Tensor weights, Tensor value, '
     'int kernel_size) -> (Tensor, Tensor)',
     'channel_stats': '(Tensor x, float eps) -> (Tensor, Tensor)',
+    'channel_stats_linear': '(Tensor x, Tensor weight, float eps) -> '
+    '(Tensor, Tensor, Tensor)',
     'channel_norm_backward_': '(Tensor(a!) grad, Tensor x, Tensor mean, '
     'Tensor rstd) -> ()',
 }
@@ -146,6 +148,8 @@ if not EXT_HAS_CUDA:
 # CPU.
 torch.library.impl(f'{NAMESPACE}::channel_stats',
                    'CompositeExplicitAutograd')(reference.channel_stats)
+torch.library.impl(f'{NAMESPACE}::channel_stats_linear',
+                   'CompositeExplicitAutograd')(reference.channel_stats_linear)
 torch.library.impl(f'{NAMESPACE}::channel_norm_backward_',
                    'CompositeExplicitAutograd')(
                        reference.channel_norm_backward_)
@@ -203,6 +207,14 @@ def _channel_stats_fake(x: Tensor, eps: float) -> Tuple[Tensor, Tensor]:
     B, _, H, W = x.shape
     dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
     return x.new_empty(B, H, W, dtype=dtype), x.new_empty(B, H, W, dtype=dtype)
+
+
+@torch.library.register_fake(f'{NAMESPACE}::channel_stats_linear')
+def _channel_stats_linear_fake(x: Tensor, weight: Tensor,
+                               eps: float) -> Tuple[Tensor, Tensor, Tensor]:
+    B, _, H, W = x.shape
+    mean, rstd = _channel_stats_fake(x, eps)
+    return x.new_empty(B, weight.shape[0], H, W), mean, rstd
 
 
 @torch.library.register_fake(f'{NAMESPACE}::channel_norm_backward_')

@@ -75,6 +75,22 @@ def channel_stats(x: Tensor, eps: float) -> Tuple[Tensor, Tensor]:
     return mean, (var + eps).rsqrt()
 
 
+def channel_stats_linear(x: Tensor, weight: Tensor,
+                         eps: float) -> Tuple[Tensor, Tensor, Tensor]:
+    """``channel_stats(x)`` and ``weight`` (D, C) applied over the channels
+    of float32/float64 x: (B, D, H, W) planar, then the statistics."""
+    if x.dtype not in (torch.float32, torch.float64):
+        raise TypeError(f'channel_stats_linear: x must be float32 or float64, '
+                        f'got {x.dtype}')
+    if weight.dim() != 2 or weight.shape[1] != x.shape[1]:
+        raise ValueError(f'channel_stats_linear: weight must be (D, '
+                         f'{x.shape[1]}) for x {tuple(x.shape)}, got '
+                         f'{tuple(weight.shape)}')
+    B, _, H, W = x.shape
+    out = torch.matmul(weight.to(x.dtype), x.flatten(2))
+    return (out.view(B, -1, H, W).contiguous(), ) + channel_stats(x, eps)
+
+
 def channel_norm_backward_(grad: Tensor, x: Tensor, mean: Tensor,
                            rstd: Tensor) -> None:
     """In place: ``grad``, the gradient of a LayerNorm over channels w.r.t.
