@@ -1,8 +1,9 @@
 // The one binding file: the schemas of the sapa_mm operators and the Python
 // module sapa_mm._ext. Kernels are registered per dispatch key by the backend
 // files (cpu/sapa_cpu.cpp, cuda/sapa_cuda_ops.cpp); the layout and semantics
-// of each op are documented in include/sapa_ops.h (channel_stats,
-// channel_stats_linear and channel_norm_backward_: in cpu/norm_kernels.h).
+// of each op are documented in include/sapa_ops.h (the channel LayerNorm
+// ops channel_stats, channel_stats_linear, channel_norm_backward_ and
+// channel_linear_norm_backward: in cpu/norm_kernels.h).
 #include <torch/extension.h>
 #include <torch/library.h>
 
@@ -30,6 +31,9 @@ TORCH_LIBRARY(sapa_mm, m) {
   m.def(
       "channel_norm_backward_(Tensor(a!) grad, Tensor x, Tensor mean, "
       "Tensor rstd) -> ()");
+  m.def(
+      "channel_linear_norm_backward(Tensor grad, Tensor weight, Tensor x, "
+      "Tensor mean, Tensor rstd) -> Tensor");
 }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {

@@ -243,7 +243,7 @@ def test_portable_cpu_kernels():
         [sys.executable, '-m', 'pytest', __file__, '-q', '-x', '-p',
          'no:cacheprovider', '-k', 'match_reference or dtypes or '
          'memory_formats or deterministic or channel_stats or '
-         'channel_norm_backward or extreme_values'],
+         'channel_norm_backward or extreme_values or linear_norm'],
         env=env, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:]
 
@@ -325,6 +325,40 @@ def test_channel_stats_linear(device, layout, dtype, size, D, impl):
     torch.testing.assert_close(mean.double(), want_mean, rtol=1e-6, atol=0)
     torch.testing.assert_close(rstd.double(), want_rstd, rtol=1e-5, atol=0)
     torch.testing.assert_close(out.double(), want, rtol=1e-5, atol=1e-3)
+
+
+@pytest.mark.parametrize('device', DEVICES)
+@pytest.mark.parametrize('layout', ['planar', 'channels_last', 'strided'])
+@pytest.mark.parametrize(
+    'dtype', [torch.float64, torch.float32, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize('size,D', [((5, 9), 5), ((23, 29), 32)])
+@pytest.mark.parametrize('impl', ['op', 'composite'])
+def test_channel_linear_norm_backward(device, layout, dtype, size, D, impl):
+    """The gradient of x -> LayerNorm over channels -> weight, fused on a
+    planar x, against autograd through F.layer_norm and F.linear in
+    float64; 45 and 667 points (tails of the strips and blocks)."""
+    C = 37
+    x = torch.randn(2, C, *size, dtype=torch.float64, device=device) * 2 + 50
+    w = torch.randn(D, C, dtype=torch.float64, device=device) / C**0.5
+    g = torch.randn(2, D, *size, dtype=torch.float64, device=device)
+    x = x.to(dtype).double()
+    x64 = x.clone().requires_grad_()
+    xhat = F.layer_norm(x64.permute(0, 2, 3, 1), (C, ))
+    want, = torch.autograd.grad(F.linear(xhat, w).permute(0, 3, 1, 2), x64,
+                                g.to(dtype).double())
+    x = _formats(x.to(dtype))[layout]
+    mean, rstd = torch.ops.sapa_mm.channel_stats(x, 1e-5)
+    op = torch.ops.sapa_mm.channel_linear_norm_backward if impl == 'op' \
+        else reference.channel_linear_norm_backward
+    dx = op(g.to(dtype), w.float() if dtype != torch.float64 else w, x, mean,
+            rstd)
+    assert dx.dtype == dtype and dx.shape == x.shape
+    assert dx.is_contiguous(memory_format=torch.channels_last) == (
+        layout == 'channels_last')
+    tol = TOLERANCES[dtype] if dtype != torch.float32 else dict(atol=1e-4,
+                                                                rtol=1e-4)
+    scale = want.abs().max()
+    torch.testing.assert_close(dx.double() / scale, want / scale, **tol)
 
 
 def _norm_linear_reference(x, weight, bias, norm_weight, norm_bias):
@@ -499,6 +533,9 @@ def test_kernel_checks_guard_direct_op_calls():
         ops_.channel_stats_linear(q, torch.randn(2, 4), 1e-5)
     with pytest.raises(RuntimeError, match='float32 or float64'):
         ops_.channel_stats_linear(q.half(), torch.randn(2, 3), 1e-5)
+    with pytest.raises(RuntimeError, match='grad must have shape'):
+        ops_.channel_linear_norm_backward(q[:, :2, :2], torch.randn(2, 3), q,
+                                          mean, rstd)
 
 
 # --- registration ----------------------------------------------------------

@@ -7,6 +7,8 @@
 //   over channels (SAPA-B/G's LayerNorm folded into a linear) in one pass.
 // * sapa_mm::channel_norm_backward_, the gradient of the LayerNorm's input
 //   from that of its normalised output, in place.
+// * sapa_mm::channel_linear_norm_backward, the gradient of the input of the
+//   LayerNorm + projection from that of the projection, written once.
 // A planar feature is processed in blocks of points with the loops vectorised
 // over points, so no channels-last copy is made. Compiled once per instruction set
 // (see isa.h): no include guard.
@@ -217,52 +219,99 @@ inline acc_t norm_backward_of(acc_t g, acc_t centred, acc_t rstd, acc_t shift,
   return rstd * (g - shift) - x_coeff * centred;
 }
 
+// The LayerNorm's backward for the planar block of points [p0, p0 + len)
+// of image xn (C rows HW apart) from g = dL/dxhat in g_copy (rows of
+// kRowStride), into on (C rows HW apart, may be the memory g came from).
+// scratch: C + 2 rows, for x - mean and the per-point coefficients.
+template <typename scalar_t, typename acc_t>
+void planar_norm_backward_block(const acc_t* g_copy, const scalar_t* xn,
+                                int64_t C, int64_t HW, int64_t len,
+                                const acc_t* m, const acc_t* s,
+                                acc_t* scratch, scalar_t* on) {
+  acc_t* x_copy = scratch;
+  acc_t* shift = scratch + C * kRowStride;
+  acc_t* x_coeff = shift + kRowStride;
+  std::fill(shift, shift + 2 * kRowStride, acc_t(0));
+  for (int64_t c = 0; c < C; ++c) {
+    const scalar_t* xc = xn + c * HW;
+    const acc_t* gcc = g_copy + c * kRowStride;
+    acc_t* xcc = x_copy + c * kRowStride;
+    SAPA_SIMD
+    for (int64_t p = 0; p < len; ++p) {
+      xcc[p] = static_cast<acc_t>(xc[p]) - m[p];
+      shift[p] += gcc[p];
+      x_coeff[p] += gcc[p] * xcc[p];
+    }
+  }
+  for (int64_t p = 0; p < len; ++p) {
+    norm_backward_coefficients(shift[p], x_coeff[p], C, s[p], &shift[p],
+                               &x_coeff[p]);
+  }
+  for (int64_t c = 0; c < C; ++c) {
+    scalar_t* oc = on + c * HW;
+    const acc_t* gcc = g_copy + c * kRowStride;
+    const acc_t* xcc = x_copy + c * kRowStride;
+    SAPA_SIMD
+    for (int64_t p = 0; p < len; ++p) {
+      oc[p] = static_cast<scalar_t>(
+          norm_backward_of(gcc[p], xcc[p], s[p], shift[p], x_coeff[p]));
+    }
+  }
+}
+
+// Copies rows [0, rows) of a planar block (rows HW apart, len points) into
+// acc_t scratch rows of kRowStride, zero-padded to `padded` points.
+template <typename scalar_t, typename acc_t>
+void copy_planar_block(const scalar_t* src, int64_t rows, int64_t HW,
+                       int64_t len, int64_t padded, acc_t* dst) {
+  for (int64_t c = 0; c < rows; ++c) {
+    const scalar_t* sc = src + c * HW;
+    acc_t* dc = dst + c * kRowStride;
+    SAPA_SIMD
+    for (int64_t p = 0; p < len; ++p) dc[p] = static_cast<acc_t>(sc[p]);
+    std::fill(dc + len, dc + padded, acc_t(0));
+  }
+}
+
 template <typename scalar_t, typename acc_t>
 void planar_norm_backward(scalar_t* grad, const scalar_t* x, int64_t B,
                           int64_t C, int64_t HW, const acc_t* mean,
                           const acc_t* rstd) {
-  // Scratch rows: copies of g (C) and of x - mean (C); per point, sum_c g,
-  // then shift, and sum_c g (x - mean), then x_coeff.
+  // Scratch rows: the copy of g (C), then planar_norm_backward_block's.
   for_each_planar_block<acc_t>(B, HW, 2 * C + 2, [&](int64_t n, int64_t p0,
                                                      int64_t len,
                                                      acc_t* buffer) {
-    acc_t* g_copy = buffer;
-    acc_t* x_copy = buffer + C * kRowStride;
-    acc_t* shift = buffer + 2 * C * kRowStride;
-    acc_t* x_coeff = shift + kRowStride;
-    std::fill(shift, shift + 2 * kRowStride, acc_t(0));
     scalar_t* gn = grad + n * C * HW + p0;
-    const scalar_t* xn = x + n * C * HW + p0;
-    const acc_t* m = mean + n * HW + p0;
-    const acc_t* s = rstd + n * HW + p0;
-    for (int64_t c = 0; c < C; ++c) {
-      const scalar_t* gc = gn + c * HW;
-      const scalar_t* xc = xn + c * HW;
-      acc_t* gcc = g_copy + c * kRowStride;
-      acc_t* xcc = x_copy + c * kRowStride;
-      SAPA_SIMD
-      for (int64_t p = 0; p < len; ++p) {
-        gcc[p] = static_cast<acc_t>(gc[p]);
-        xcc[p] = static_cast<acc_t>(xc[p]) - m[p];
-        shift[p] += gcc[p];
-        x_coeff[p] += gcc[p] * xcc[p];
-      }
-    }
-    for (int64_t p = 0; p < len; ++p) {
-      norm_backward_coefficients(shift[p], x_coeff[p], C, s[p], &shift[p],
-                                 &x_coeff[p]);
-    }
-    for (int64_t c = 0; c < C; ++c) {
-      scalar_t* gc = gn + c * HW;
-      const acc_t* gcc = g_copy + c * kRowStride;
-      const acc_t* xcc = x_copy + c * kRowStride;
-      SAPA_SIMD
-      for (int64_t p = 0; p < len; ++p) {
-        gc[p] = static_cast<scalar_t>(
-            norm_backward_of(gcc[p], xcc[p], s[p], shift[p], x_coeff[p]));
-      }
-    }
+    copy_planar_block(gn, C, HW, len, len, buffer);
+    planar_norm_backward_block(buffer, x + n * C * HW + p0, C, HW, len,
+                               mean + n * HW + p0, rstd + n * HW + p0,
+                               buffer + C * kRowStride, gn);
   });
+}
+
+// dL/dx of x -> LayerNorm over channels -> projection by w (D, C), for a
+// planar x, from grad = dL/dprojection (B, D, HW): per block of points,
+// g = w^T grad in scratch (project_block with w_t = w^T, (C, D)), then the
+// LayerNorm's backward over it, so dL/dx is written once.
+template <typename scalar_t, typename acc_t>
+void planar_linear_norm_backward(const scalar_t* grad, const acc_t* w_t,
+                                 int64_t D, const scalar_t* x, int64_t B,
+                                 int64_t C, int64_t HW, const acc_t* mean,
+                                 const acc_t* rstd, scalar_t* out) {
+  // Scratch rows: grad's block (D), g (C), planar_norm_backward_block's.
+  for_each_planar_block<acc_t>(
+      B, HW, D + 2 * C + 2,
+      [&](int64_t n, int64_t p0, int64_t len, acc_t* buffer) {
+        const int64_t padded = std::min(
+            kPoints,
+            (len + kProjectPoints - 1) / kProjectPoints * kProjectPoints);
+        acc_t* g = buffer + D * kRowStride;
+        copy_planar_block(grad + n * D * HW + p0, D, HW, len, padded, buffer);
+        project_block(buffer, D, len, w_t, C, g, kRowStride);
+        planar_norm_backward_block(g, x + n * C * HW + p0, C, HW, len,
+                                   mean + n * HW + p0, rstd + n * HW + p0,
+                                   g + C * kRowStride, out + n * C * HW + p0);
+      });
 }
 
 template <typename scalar_t, typename acc_t>

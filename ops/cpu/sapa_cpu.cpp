@@ -1,8 +1,8 @@
 // CPU kernels: the backend of the SAPA window primitives (see sapa_ops.h)
 // and of the channel LayerNorm ops sapa_mm::channel_stats,
-// channel_stats_linear and channel_norm_backward_, dispatching over scalar
-// types and instruction sets to the bodies in window_kernels.h and
-// norm_kernels.h.
+// channel_stats_linear, channel_norm_backward_ and
+// channel_linear_norm_backward, dispatching over scalar types and
+// instruction sets to the bodies in window_kernels.h and norm_kernels.h.
 #include <tuple>
 
 #include <ATen/Dispatch.h>
@@ -188,6 +188,59 @@ void channel_norm_backward_(at::Tensor& grad, const at::Tensor& x,
   if (!g.tensor.is_same(grad)) grad.copy_(g.tensor);
 }
 
+// dL/dx of x -> LayerNorm over channels (statistics mean, rstd from
+// channel_stats(x)) -> projection by weight (D, C), from grad = dL/dout
+// (B, D, H, W): dL/dxhat = weight^T grad, then channel_norm_backward_, in
+// x's layout. A planar x takes the fused kernel, which writes dL/dx once.
+at::Tensor channel_linear_norm_backward(const at::Tensor& grad,
+                                        const at::Tensor& weight,
+                                        const at::Tensor& x,
+                                        const at::Tensor& mean,
+                                        const at::Tensor& rstd) {
+  constexpr const char* op = "channel_linear_norm_backward";
+  detail::check_4d(op, "grad", grad);
+  detail::check_4d(op, "x", x);
+  const int64_t B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+  TORCH_CHECK(weight.dim() == 2 && weight.size(1) == C, op,
+              ": weight must be (D, ", C, ") for x ", x.sizes(), ", got ",
+              weight.sizes());
+  const int64_t D = weight.size(0);
+  detail::check_same_shape(op, "grad", grad, {B, D, H, W});
+  TORCH_CHECK(grad.scalar_type() == x.scalar_type(), op, ": grad is ",
+              grad.scalar_type(), " but x is ", x.scalar_type());
+  check_point_stats(op, "mean", mean, x);
+  check_point_stats(op, "rstd", rstd, x);
+  const auto xf = detail::feature(x, /*planar_ok=*/true);
+  if (xf.channels_last) {
+    // grad^T weight is dL/dxhat point by point, channels innermost: the
+    // GEMM writes it channels-last and the backward runs over it in place.
+    auto dx = at::matmul(grad.flatten(2).transpose(1, 2),
+                         weight.to(x.scalar_type()))
+                  .view({B, H, W, C})
+                  .permute({0, 3, 1, 2});
+    channel_norm_backward_(dx, x, mean, rstd);
+    return dx;
+  }
+  const auto acc_type = at::toOpMathType(x.scalar_type());
+  const auto w_t = weight.to(acc_type).t().contiguous();
+  const auto g = grad.contiguous();
+  const auto m = mean.contiguous(), s = rstd.contiguous();
+  auto dx = at::empty_like(xf.tensor);
+  SAPA_DISPATCH_FLOATING(x.scalar_type(), "sapa_channel_linear_norm_backward",
+                         [&] {
+                           using acc_t = at::opmath_type<scalar_t>;
+                           SAPA_MM_CPU_CALL(
+                               planar_linear_norm_backward,
+                               g.const_data_ptr<scalar_t>(),
+                               w_t.const_data_ptr<acc_t>(), D,
+                               xf.tensor.const_data_ptr<scalar_t>(), B, C,
+                               H * W, m.const_data_ptr<acc_t>(),
+                               s.const_data_ptr<acc_t>(),
+                               dx.mutable_data_ptr<scalar_t>());
+                         });
+  return dx;
+}
+
 }  // namespace
 }  // namespace sapa_mm
 
@@ -197,4 +250,6 @@ TORCH_LIBRARY_IMPL(sapa_mm, CPU, m) {
   m.impl("channel_stats", &sapa_mm::channel_stats);
   m.impl("channel_stats_linear", &sapa_mm::channel_stats_linear);
   m.impl("channel_norm_backward_", &sapa_mm::channel_norm_backward_);
+  m.impl("channel_linear_norm_backward",
+         &sapa_mm::channel_linear_norm_backward);
 }

@@ -13,13 +13,14 @@ with per-point mean m and rstd s over channels, and W' = W diag(gamma),
 one GEMM over x as it lies in memory plus per-point statistics, both made
 in one pass over x in float32/float64 (``sapa_mm::channel_stats_linear``).
 The backward is two more GEMMs, for the parameters and for
-dL/dxhat = W'^T dq, and the LayerNorm's backward in place over the latter
-(``sapa_mm::channel_norm_backward_``): no normalised copy either, and q is
-not kept. In float16/bfloat16 the input is centred first
-(x - m), as W' x - m * W' 1 would cancel in low precision.
+dL/dxhat = W'^T dq, and the LayerNorm's backward over the latter
+(``sapa_mm::channel_linear_norm_backward``, one pass that writes dL/dx once
+for a planar x): no normalised copy either, and q is not kept. In
+float16/bfloat16 the input is centred first (x - m), as W' x - m * W' 1
+would cancel in low precision.
 
-The projections return planar (B, D, H, W) tensors (the GEMM W' @ x, which
-is faster here than x^T W'^T), which the SAPA kernels read directly.
+The projections return planar (B, D, H, W) tensors, which the SAPA kernels
+read directly.
 
 SAPA-I compares LN(query) with keys: as LN(query) has zero channel mean,
 <LN(query)_p, k_t> = s_p <query_p, k_t - mean_c(k_t)>, so the similarities
@@ -60,18 +61,6 @@ def _stats_for_folding(x: Tensor, eps: float):
         x = x - mean.unsqueeze(1).to(x.dtype)
         mean = torch.zeros_like(mean)
     return x, mean, rstd
-
-
-def _channel_matmul(weight: Tensor, cols: Tensor, like: Tensor) -> Tensor:
-    """weight (C, D) @ cols (B, D, n) as a (B, C, H, W) tensor in the memory
-    format of like (B, *, H, W): the GEMM writes that layout directly."""
-    B, _, H, W = like.shape
-    if like.is_contiguous(memory_format=torch.channels_last) and \
-            not like.is_contiguous():
-        out = torch.matmul(cols.transpose(1, 2), weight.t()).transpose(1, 2)
-    else:
-        out = torch.matmul(weight, cols)
-    return out.view(B, -1, H, W)
 
 
 class _NormLinear(torch.autograd.Function):
@@ -138,14 +127,13 @@ class _NormLinear(torch.autograd.Function):
         if beta is not None:
             d_beta = w.t() @ d_shift
         d_bias = d_shift if ctx.has_bias else None
-        # Input: dL/dxhat = W'^T dq, written in x's layout, then the
-        # LayerNorm's backward over it in place.
+        # Input: dL/dxhat = W'^T dq and the LayerNorm's backward over it,
+        # in x's layout (fused for a planar x on the CPU).
         dx = None
         if ctx.needs_input_grad[0]:
-            dx = _channel_matmul(w_eff.t().to(x.dtype), dq.to(x.dtype),
-                                 like=x)
-            torch.ops.sapa_mm.channel_norm_backward_(
-                dx, x, mean.view(B, H, W), rstd.view(B, H, W))
+            dx = torch.ops.sapa_mm.channel_linear_norm_backward(
+                grad.to(x.dtype), w_eff, x, mean.view(B, H, W),
+                rstd.view(B, H, W))
         return (dx, ) + tuple(
             None if t is None else t.to(ctx.param_dtype)
             for t in (d_weight, d_bias, d_gamma, d_beta)) + (None, )

@@ -40,6 +40,8 @@ SCHEMAS = {
     '(Tensor, Tensor, Tensor)',
     'channel_norm_backward_': '(Tensor(a!) grad, Tensor x, Tensor mean, '
     'Tensor rstd) -> ()',
+    'channel_linear_norm_backward': '(Tensor grad, Tensor weight, Tensor x, '
+    'Tensor mean, Tensor rstd) -> Tensor',
 }
 
 
@@ -153,6 +155,9 @@ torch.library.impl(f'{NAMESPACE}::channel_stats_linear',
 torch.library.impl(f'{NAMESPACE}::channel_norm_backward_',
                    'CompositeExplicitAutograd')(
                        reference.channel_norm_backward_)
+torch.library.impl(f'{NAMESPACE}::channel_linear_norm_backward',
+                   'CompositeExplicitAutograd')(
+                       reference.channel_linear_norm_backward)
 
 
 # Fake kernels: shapes and memory formats only, for torch.compile, meta
@@ -221,6 +226,12 @@ def _channel_stats_linear_fake(x: Tensor, weight: Tensor,
 def _channel_norm_backward_fake(grad: Tensor, x: Tensor, mean: Tensor,
                                 rstd: Tensor) -> None:
     return None
+
+
+@torch.library.register_fake(f'{NAMESPACE}::channel_linear_norm_backward')
+def _channel_linear_norm_backward_fake(grad: Tensor, weight: Tensor, x: Tensor,
+                                       mean: Tensor, rstd: Tensor) -> Tensor:
+    return _empty(x, *x.shape)
 
 
 # Autograd: the backward ops return the gradients of both tensor inputs.

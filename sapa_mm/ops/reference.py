@@ -114,6 +114,26 @@ def channel_norm_backward_(grad: Tensor, x: Tensor, mean: Tensor,
     grad.add_((x_coeff * m - s * shift).to(grad.dtype))
 
 
+def channel_linear_norm_backward(grad: Tensor, weight: Tensor, x: Tensor,
+                                 mean: Tensor, rstd: Tensor) -> Tensor:
+    """The gradient w.r.t. x of ``weight`` (D, C) applied over the channels
+    of LayerNorm(x) (without affine; ``mean`` and ``rstd`` are
+    ``channel_stats(x)``), from ``grad`` (B, D, H, W): dL/dxhat = weight^T
+    grad, written in x's memory format by the GEMM, then
+    ``channel_norm_backward_`` over it in place."""
+    B, C, H, W = x.shape
+    cols = grad.flatten(2).to(x.dtype)
+    weight = weight.to(x.dtype)
+    if x.is_contiguous(memory_format=torch.channels_last) and \
+            not x.is_contiguous():
+        dx = torch.matmul(cols.transpose(1, 2), weight).view(B, H, W, C)
+        dx = dx.permute(0, 3, 1, 2)
+    else:
+        dx = torch.matmul(weight.t(), cols).view(B, C, H, W)
+    torch.ops.sapa_mm.channel_norm_backward_(dx, x, mean, rstd)
+    return dx
+
+
 def sapa(query: Tensor, key: Tensor, value: Tensor,
          kernel_size: int) -> Tensor:
     """aggregate(softmax(similarity(query, key)), value)."""
