@@ -361,6 +361,34 @@ def test_channel_linear_norm_backward(device, layout, dtype, size, D, impl):
     torch.testing.assert_close(dx.double() / scale, want / scale, **tol)
 
 
+@pytest.mark.parametrize('device', DEVICES)
+@pytest.mark.parametrize('layout', ['planar', 'channels_last'])
+@pytest.mark.parametrize(
+    'dtype', [torch.float64, torch.float32, torch.float16, torch.bfloat16])
+def test_channel_norm_matches_layer_norm(device, layout, dtype):
+    """SAPA-I's LayerNorm of x, in x's memory format, against F.layer_norm
+    in float64 (a mean far from 0); the incoming gradient is left as is."""
+    x = (torch.randn(2, 37, 5, 9, dtype=torch.float64, device=device) * 2 +
+         50).to(dtype)
+    x = _formats(x)[layout].requires_grad_()
+    out = ops.channel_norm(x, 1e-5)
+    assert out.dtype == dtype and suggest_memory_format(
+        out) == suggest_memory_format(x)
+    x64 = x.detach().double().requires_grad_()
+    want = F.layer_norm(x64.permute(0, 2, 3, 1), (37, )).permute(0, 3, 1, 2)
+    grad = torch.randn_like(want)
+    grad_in = grad.to(dtype)
+    saved = grad_in.clone()
+    got, = torch.autograd.grad(out, x, grad_in)
+    want_grad, = torch.autograd.grad(want, x64, grad)
+    assert torch.equal(grad_in, saved)
+    tol = TOLERANCES[dtype] if dtype != torch.float32 else dict(atol=1e-4,
+                                                                rtol=1e-4)
+    torch.testing.assert_close(out.double(), want, **tol)
+    scale = want_grad.abs().max()
+    torch.testing.assert_close(got.double() / scale, want_grad / scale, **tol)
+
+
 def _norm_linear_reference(x, weight, bias, norm_weight, norm_bias):
     normed = F.layer_norm(x.permute(0, 2, 3, 1), x.shape[1:2], norm_weight,
                           norm_bias)

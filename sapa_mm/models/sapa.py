@@ -7,8 +7,8 @@ from mmengine.registry import MODELS
 from torch import Tensor, nn
 
 from ..ops import checks, functional, reference
-from ..ops.channel_norm import (channel_linear, channel_norm_linear,
-                                channel_norm_similarity)
+from ..ops.channel_norm import (channel_linear, channel_norm,
+                                channel_norm_linear, channel_norm_similarity)
 from .guided import GuidedUpsampler
 
 VARIANTS = ('I', 'B', 'G')
@@ -153,16 +153,20 @@ class SAPA(GuidedUpsampler):
         if not self.norm:
             return functional.sapa(guide, x, x, self.kernel_size,
                                    self.backend)
-        key = self._normed(x, self.norm_x)
         if functional.resolve_backend(self.backend,
                                       guide.device) == 'reference':
+            # The literal LayerNorms: an independent oracle.
             similarity = functional.similarity(
-                self._normed(guide, self.norm_guide), key, self.kernel_size,
-                'reference')
+                self._normed(guide, self.norm_guide),
+                self._normed(x, self.norm_x), self.kernel_size, 'reference')
         else:
-            similarity = channel_norm_similarity(guide, key, self.kernel_size,
-                                                 self.norm_guide.eps)
-        return functional.aggregate(similarity.softmax(dim=1), x,
+            similarity = channel_norm_similarity(
+                guide, channel_norm(x, self.norm_x.eps), self.kernel_size,
+                self.norm_guide.eps)
+        # Over the taps as the last dim of the channels-last similarities:
+        # softmax(dim=1) made layout copies of them in both directions.
+        weights = similarity.permute(0, 2, 3, 1).softmax(-1)
+        return functional.aggregate(weights.permute(0, 3, 1, 2), x,
                                     self.kernel_size, self.backend)
 
     @staticmethod

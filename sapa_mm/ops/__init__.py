@@ -5,11 +5,11 @@ Importable with torch alone."""
 from . import library, reference
 from .extension import EXT_HAS_CUDA, HAS_EXT
 from .functional import BACKENDS, aggregate, sapa, similarity
-from .channel_norm import (channel_linear, channel_norm_linear,
+from .channel_norm import (channel_linear, channel_norm, channel_norm_linear,
                            channel_norm_similarity)
 
 __all__ = [
     'BACKENDS', 'EXT_HAS_CUDA', 'HAS_EXT', 'aggregate', 'channel_linear',
-    'channel_norm_linear', 'channel_norm_similarity', 'library', 'reference',
-    'sapa', 'similarity'
+    'channel_norm', 'channel_norm_linear', 'channel_norm_similarity',
+    'library', 'reference', 'sapa', 'similarity'
 ]

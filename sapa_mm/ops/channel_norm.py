@@ -162,6 +162,41 @@ def channel_norm_linear(x: Tensor,
     return _NormLinear.apply(x, weight, bias, norm_weight, norm_bias, eps)
 
 
+class _ChannelNorm(torch.autograd.Function):
+    """LayerNorm over the channels of x, without affine parameters, in x's
+    memory format: no channels-last copy of x or of its gradient."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, eps: float) -> Tensor:
+        mean, rstd = torch.ops.sapa_mm.channel_stats(x, eps)
+        out = x.to(mean.dtype) - mean.unsqueeze(1)
+        out = out.mul_(rstd.unsqueeze(1)).to(x.dtype)
+        ctx.save_for_backward(x, mean, rstd)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        x, mean, rstd = ctx.saved_tensors
+        # A copy: autograd's grad may be shared with other consumers.
+        dx = grad.clone(memory_format=torch.preserve_format)
+        torch.ops.sapa_mm.channel_norm_backward_(dx, x, mean, rstd)
+        return dx, None
+
+
+def channel_norm(x: Tensor, eps: float = 1e-5) -> Tensor:
+    """``F.layer_norm`` without affine parameters over the channels of
+    (B, C, H, W) x, in x's memory format (SAPA-I's LayerNorm of x).
+
+    Args:
+        x: (B, C, H, W) feature, either memory format.
+        eps: LayerNorm epsilon.
+
+    Returns:
+        (B, C, H, W), the memory format of x.
+    """
+    return _ChannelNorm.apply(x, eps)
+
+
 class _NormSimilarity(torch.autograd.Function):
     """rstd(query)_p * similarity(query, key)_p: the similarity of the
     LayerNormed query with keys of zero channel mean (see the module
@@ -217,4 +252,7 @@ def channel_norm_similarity(query: Tensor,
     return _NormSimilarity.apply(query, key, kernel_size, eps)
 
 
-__all__ = ['channel_linear', 'channel_norm_linear', 'channel_norm_similarity']
+__all__ = [
+    'channel_linear', 'channel_norm', 'channel_norm_linear',
+    'channel_norm_similarity'
+]
