@@ -1,8 +1,9 @@
 // Per-point arithmetic of the SAPA kernels, shared by the CPU and the CUDA
 // code paths: the mapping of an output point to its low-res window, the
 // bounds of the zero padding, the inverse mapping used by the atomic-free
-// backward, and the dot/axpy inner loops. Everything here is header-only and
-// __host__ __device__, so the CPU tests exercise the arithmetic the GPU runs.
+// backward, and the dot product of the CUDA kernels. Everything here is
+// header-only and __host__ __device__, so the CPU tests exercise the window
+// arithmetic the GPU runs.
 #pragma once
 
 #include <cstdint>
@@ -120,16 +121,6 @@ SAPA_HOST_DEVICE acc_t dot(const scalar_t* a, const scalar_t* b, int64_t n) {
     acc += static_cast<acc_t>(a[c]) * static_cast<acc_t>(b[c]);
   }
   return acc;
-}
-
-// acc[c] += alpha * x[c] over n channels.
-template <typename scalar_t, typename acc_t = at::opmath_type<scalar_t>>
-SAPA_HOST_DEVICE void axpy(acc_t alpha, const scalar_t* x, acc_t* acc,
-                           int64_t n) {
-  SAPA_SIMD
-  for (int64_t c = 0; c < n; ++c) {
-    acc[c] += alpha * static_cast<acc_t>(x[c]);
-  }
 }
 
 }  // namespace sapa_mm
