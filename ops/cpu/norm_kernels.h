@@ -9,9 +9,9 @@
 //   from that of its normalised output, in place.
 // * sapa_mm::channel_linear_norm_backward, the gradient of the input of the
 //   LayerNorm + projection from that of the projection, written once.
-// A planar feature is processed in blocks of points with the loops vectorised
-// over points, so no channels-last copy is made. Compiled once per instruction set
-// (see isa.h): no include guard.
+// A planar feature is processed in blocks of points with the loops
+// vectorised over points, so no channels-last copy is made. Compiled once per
+// instruction set (see isa.h): no include guard.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -63,11 +63,12 @@ void for_each_planar_block(int64_t B, int64_t HW, int64_t rows,
 
 // Statistics of the planar block of points [p0, p0 + len) of image xn
 // (C rows HW apart) into m and r, leaving its float copy in
-// copy[c * kRowStride + p]; sum is a scratch row.
+// copy[c * kRowStride + p], zero-padded to `padded` points; sum is a scratch
+// row.
 template <typename scalar_t, typename acc_t>
 void planar_block_stats(const scalar_t* xn, int64_t C, int64_t HW,
-                        int64_t len, double eps, acc_t* copy, acc_t* sum,
-                        acc_t* m, acc_t* r) {
+                        int64_t len, int64_t padded, double eps, acc_t* copy,
+                        acc_t* sum, acc_t* m, acc_t* r) {
   std::fill(sum, sum + kPoints, acc_t(0));
   for (int64_t c = 0; c < C; ++c) {
     const scalar_t* xc = xn + c * HW;
@@ -77,6 +78,7 @@ void planar_block_stats(const scalar_t* xn, int64_t C, int64_t HW,
       cc[p] = static_cast<acc_t>(xc[p]);
       sum[p] += cc[p];
     }
+    std::fill(cc + len, cc + padded, acc_t(0));
   }
   SAPA_SIMD
   for (int64_t p = 0; p < len; ++p) m[p] = sum[p] / C;
@@ -98,7 +100,7 @@ void planar_stats(const scalar_t* x, int64_t B, int64_t C, int64_t HW,
   // Scratch rows: the block's copy (C), then the per-point sums.
   for_each_planar_block<acc_t>(B, HW, C + 1, [&](int64_t n, int64_t p0,
                                                  int64_t len, acc_t* buffer) {
-    planar_block_stats(x + n * C * HW + p0, C, HW, len, eps, buffer,
+    planar_block_stats(x + n * C * HW + p0, C, HW, len, len, eps, buffer,
                        buffer + C * kRowStride, mean + n * HW + p0,
                        rstd + n * HW + p0);
   });
@@ -109,11 +111,19 @@ void planar_stats(const scalar_t* x, int64_t B, int64_t C, int64_t HW,
 // copy value loaded once per tile and each weight broadcast once per strip.
 constexpr int kProjectRows = 4;
 constexpr int64_t kProjectPoints = 16;
+static_assert(kPoints % kProjectPoints == 0,
+              "a block's padded strips stay within its scratch rows");
+
+// The points of a block of len that project_block reads: len rounded up to
+// whole strips.
+inline int64_t projected_points(int64_t len) {
+  return (len + kProjectPoints - 1) / kProjectPoints * kProjectPoints;
+}
 
 // out[d * out_stride + p] = sum_c w[d * C + c] * copy[c * kRowStride + p]
 // for d < D and the block's len points, kProjectPoints at a time (the
-// copy's values past len must be finite: they feed lanes that are not
-// stored).
+// copy's values past len, up to projected_points(len), must be finite: they
+// feed lanes that are not stored).
 template <typename acc_t>
 void project_block(const acc_t* copy, int64_t C, int64_t len, const acc_t* w,
                    int64_t D, acc_t* out, int64_t out_stride) {
@@ -160,18 +170,10 @@ void planar_stats_linear(const scalar_t* x, int64_t B, int64_t C, int64_t HW,
                          acc_t* mean, acc_t* rstd) {
   for_each_planar_block<acc_t>(B, HW, C + 1, [&](int64_t n, int64_t p0,
                                                  int64_t len, acc_t* buffer) {
-    planar_block_stats(x + n * C * HW + p0, C, HW, len, eps, buffer,
-                       buffer + C * kRowStride, mean + n * HW + p0,
-                       rstd + n * HW + p0);
     // The last strip's lanes past len read zeros, not stale values.
-    const int64_t padded =
-        std::min(kPoints, (len + kProjectPoints - 1) / kProjectPoints *
-                              kProjectPoints);
-    for (int64_t c = 0; c < C; ++c) {
-      std::fill(buffer + c * kRowStride + len,
-                buffer + c * kRowStride + padded,
-                acc_t(0));
-    }
+    planar_block_stats(x + n * C * HW + p0, C, HW, len, projected_points(len),
+                       eps, buffer, buffer + C * kRowStride,
+                       mean + n * HW + p0, rstd + n * HW + p0);
     project_block(buffer, C, len, w, D, out + n * D * HW + p0, HW);
   });
 }
@@ -302,11 +304,9 @@ void planar_linear_norm_backward(const scalar_t* grad, const acc_t* w_t,
   for_each_planar_block<acc_t>(
       B, HW, D + 2 * C + 2,
       [&](int64_t n, int64_t p0, int64_t len, acc_t* buffer) {
-        const int64_t padded = std::min(
-            kPoints,
-            (len + kProjectPoints - 1) / kProjectPoints * kProjectPoints);
         acc_t* g = buffer + D * kRowStride;
-        copy_planar_block(grad + n * D * HW + p0, D, HW, len, padded, buffer);
+        copy_planar_block(grad + n * D * HW + p0, D, HW, len,
+                          projected_points(len), buffer);
         project_block(buffer, D, len, w_t, C, g, kRowStride);
         planar_norm_backward_block(g, x + n * C * HW + p0, C, HW, len,
                                    mean + n * HW + p0, rstd + n * HW + p0,

@@ -104,6 +104,14 @@ std::tuple<at::Tensor, at::Tensor> channel_stats(const at::Tensor& x,
   return {mean, rstd};
 }
 
+// A projection over the channels of x: weight must be (D, C).
+void check_projection(const char* op, const at::Tensor& weight,
+                      const at::Tensor& x) {
+  TORCH_CHECK(weight.dim() == 2 && weight.size(1) == x.size(1), op,
+              ": weight must be (D, ", x.size(1), ") for x ", x.sizes(),
+              ", got ", weight.sizes());
+}
+
 // channel_stats(x) and out = weight (D, C) @ x over channels, (B, D, H, W)
 // planar, for float32/float64 x: the LayerNorm + linear of SAPA-B/G folded
 // (see sapa_mm/ops/channel_norm.py), reading a planar x once.
@@ -113,9 +121,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> channel_stats_linear(
   detail::check_4d(op, "x", x);
   TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble,
               op, ": x must be float32 or float64, got ", x.scalar_type());
-  TORCH_CHECK(weight.dim() == 2 && weight.size(1) == x.size(1), op,
-              ": weight must be (D, ", x.size(1), ") for x ", x.sizes(),
-              ", got ", weight.sizes());
+  check_projection(op, weight, x);
   const int64_t B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
   const int64_t D = weight.size(0);
   const auto f = detail::feature(x, /*planar_ok=*/true);
@@ -200,10 +206,8 @@ at::Tensor channel_linear_norm_backward(const at::Tensor& grad,
   constexpr const char* op = "channel_linear_norm_backward";
   detail::check_4d(op, "grad", grad);
   detail::check_4d(op, "x", x);
+  check_projection(op, weight, x);
   const int64_t B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
-  TORCH_CHECK(weight.dim() == 2 && weight.size(1) == C, op,
-              ": weight must be (D, ", C, ") for x ", x.sizes(), ", got ",
-              weight.sizes());
   const int64_t D = weight.size(0);
   detail::check_same_shape(op, "grad", grad, {B, D, H, W});
   TORCH_CHECK(grad.scalar_type() == x.scalar_type(), op, ": grad is ",
