@@ -163,6 +163,50 @@ constexpr int64_t kLanes = 8;
 // points' channels for every tap.
 constexpr int kTapTile = 3;
 
+// out[i] = sum_l acc[i * kLanes + l] for N vectors of kLanes lanes. With a
+// small C (SAPA's 32-channel queries and keys) the reductions cost as much
+// as the products: the AVX2 copy sums 8 float vectors at once, transposing
+// them with horizontal adds, where one at a time took a serial chain of 7
+// scalar adds each.
+template <int N, typename acc_t>
+inline void sum_lanes(const acc_t* acc, acc_t* out) {
+  int i0 = 0;
+#if SAPA_CPU_ISA_AVX2
+  static_assert(kLanes == 8, "one AVX2 register of floats per vector");
+  if constexpr (std::is_same_v<acc_t, float>) {
+    for (; i0 < N; i0 += 8) {
+      const auto lanes = [&](int i) {
+        return i0 + i < N ? _mm256_loadu_ps(acc + (i0 + i) * kLanes)
+                          : _mm256_setzero_ps();
+      };
+      // hadd(a, b) = (a0+a1, a2+a3, b0+b1, b2+b3 | the same of lanes 4-7):
+      // two rounds leave vector i's sum of lanes 0-3 in lane i and that of
+      // lanes 4-7 in lane i + 4 (i < 4) of x, and likewise for vectors 4-7
+      // in y; the halves then add up.
+      const __m256 x = _mm256_hadd_ps(_mm256_hadd_ps(lanes(0), lanes(1)),
+                                      _mm256_hadd_ps(lanes(2), lanes(3)));
+      const __m256 y = _mm256_hadd_ps(_mm256_hadd_ps(lanes(4), lanes(5)),
+                                      _mm256_hadd_ps(lanes(6), lanes(7)));
+      const __m256 sums = _mm256_add_ps(_mm256_permute2f128_ps(x, y, 0x20),
+                                        _mm256_permute2f128_ps(x, y, 0x31));
+      if (i0 + 8 <= N) {
+        _mm256_storeu_ps(out + i0, sums);
+      } else {
+        float tail[8];
+        _mm256_storeu_ps(tail, sums);
+        for (int i = i0; i < N; ++i) out[i] = tail[i - i0];
+      }
+    }
+  }
+#endif
+  for (; i0 < N; ++i0) {
+    acc_t sum = 0;
+    SAPA_SIMD_REDUCTION(sum)
+    for (int64_t l = 0; l < kLanes; ++l) sum += acc[i0 * kLanes + l];
+    out[i0] = sum;
+  }
+}
+
 // out[p][t] = <a[p], v[t]> for T taps v of one window and P points.
 template <int P, int T, typename scalar_t,
           typename acc_t = at::opmath_type<scalar_t>>
@@ -189,15 +233,17 @@ inline void dot_tile(const scalar_t* const* v, const scalar_t* const* a,
   for (int64_t c0 = kLanes; c0 < vector_end; c0 += kLanes) {
     lanes(c0, std::false_type{});
   }
+  acc_t lane_sums[P * T];
+  if (vector_end > 0) {
+    sum_lanes<P * T>(&acc[0][0][0], lane_sums);
+  } else {
+    for (int i = 0; i < P * T; ++i) lane_sums[i] = 0;
+  }
   for (int p = 0; p < P; ++p) {
     for (int t = 0; t < T; ++t) {
-      acc_t sum = 0;
+      acc_t sum = lane_sums[p * T + t];
       for (int64_t c = vector_end; c < C; ++c) {
         sum += static_cast<acc_t>(a[p][c]) * static_cast<acc_t>(v[t][c]);
-      }
-      if (vector_end > 0) {
-        SAPA_SIMD_REDUCTION(sum)
-        for (int64_t l = 0; l < kLanes; ++l) sum += acc[p][t][l];
       }
       out[p][t] = sum;
     }

@@ -114,7 +114,9 @@ class _NormLinear(torch.autograd.Function):
         s_dq = dq.to(acc) * rstd
         d_w_eff = torch.matmul(s_dq.to(x.dtype),
                                _columns(x).transpose(1, 2)).sum(0).to(acc)
-        d_s_w = -(s_dq * mean).sum((0, 2))
+        # A GEMV, where (s_dq * mean).sum() made a temporary as large as dq
+        # (page faults included, a millisecond for the guide).
+        d_s_w = -torch.matmul(s_dq, mean.transpose(1, 2)).sum((0, 2))
         del s_dq
         d_shift = dq.sum((0, 2), dtype=acc)
         g = gamma if gamma is not None else torch.ones_like(w[0])
