@@ -17,6 +17,12 @@ adds what the C allocator keeps from the OS, is reported too. Ratios are to
 bilinear, measured in the same run. Model level: one SegFormer-B1 training
 iteration per upsampler (CPU: batch 1 at 256x256; CUDA: batch 8 at 512x512).
 
+On Linux, c10's CPU allocator maps every large tensor afresh, so writing a
+new 32 MiB output first costs about 8000 page faults (some 15 ms on a
+2-core VM). PyTorch's ``THP_MEM_ALLOC_ENABLE=1`` puts large CPU tensors on
+transparent huge pages instead, for every row alike; the results say
+whether it was set.
+
 Writes a markdown table, JSON and a bar chart to --out-dir.
 """
 import argparse
@@ -273,9 +279,11 @@ def model_level(args, dtype):
 
 
 def markdown(env, ops, models) -> str:
+    huge_pages = (', CPU tensors on huge pages (THP_MEM_ALLOC_ENABLE=1)'
+                  if env['huge_pages'] else '')
     lines = [f'Device: {env["device"]}, dtype {env["dtype"]}, threads '
              f'{env["threads"]}, torch {env["torch"]}, sapa-mm '
-             f'{env["sapa_mm"]} (extension: {env["has_ext"]}), '
+             f'{env["sapa_mm"]} (extension: {env["has_ext"]}){huge_pages}, '
              f'{env["date"]}.', '']
     rss = all('rss_memory_mb' in r for r in ops)
     header = ['shape', 'row', 'forward (ms)', 'x bilinear', 'fwd+bwd (ms)',
@@ -352,7 +360,9 @@ def main():
                    f'{os.cpu_count()} cores')
     env = dict(device=device_name, dtype=args.dtype, threads=args.threads,
                torch=torch.__version__, sapa_mm=sapa_mm.__version__,
-               has_ext=sapa_mm.HAS_EXT, date=time.strftime('%Y-%m-%d'))
+               has_ext=sapa_mm.HAS_EXT, date=time.strftime('%Y-%m-%d'),
+               huge_pages=args.device == 'cpu' and os.environ.get(
+                   'THP_MEM_ALLOC_ENABLE', '').lower() in ('1', 'true'))
     print(f'benchmark: {env}', flush=True)
     print('op level (batch 2, C=256, K=5):', flush=True)
     ops = op_level(args, dtype)
