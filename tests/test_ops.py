@@ -473,6 +473,8 @@ def test_projection_gradcheck():
     assert torch.autograd.gradcheck(channel_norm_linear, (x, w, b, g, beta))
     assert torch.autograd.gradcheck(channel_norm_linear, (x, w))
     assert torch.autograd.gradcheck(channel_linear, (x, w, b))
+    x_cl = x.detach().contiguous(memory_format=torch.channels_last)
+    assert torch.autograd.gradcheck(channel_linear, (x_cl.requires_grad_(), w))
     k = torch.randn(2, 6, 2, 3, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(channel_norm_similarity, (x, k, 3))
 

@@ -46,7 +46,11 @@ def channel_linear(x: Tensor, weight: Tensor,
                    bias: Optional[Tensor] = None) -> Tensor:
     """``F.linear`` over the channels of (B, C, H, W) x, without a
     channels-last copy: (B, D, H, W), planar."""
-    out = torch.matmul(weight.to(x.dtype), _columns(x))
+    # A batched GEMM over x as it lies in memory: matmul of a 2-D weight and
+    # 3-D x folds the batch into the rows of a transposed contiguous copy
+    # of x, forward and backward.
+    weight = weight.to(x.dtype).expand(x.shape[0], -1, -1)
+    out = torch.matmul(weight, _columns(x))
     if bias is not None:
         out = out + bias.to(x.dtype).unsqueeze(-1)
     return out.view(x.shape[0], -1, *x.shape[2:])
