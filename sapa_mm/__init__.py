@@ -4,7 +4,8 @@
 config) registers the SAPA upsamplers into mmengine's root ``MODELS``, where
 ``mmcv.cnn.build_upsample_layer`` finds them, and lets torch >= 2.6 load
 mmengine's checkpoints with ``weights_only=True``. The operators in
-:mod:`sapa_mm.ops` need torch alone; the modules need mmengine and mmcv.
+:mod:`sapa_mm.ops` need torch alone; the SAPA modules need mmengine, CARAFE
+mmcv, and the heads and necks mmseg / mmdet.
 """
 from importlib.util import find_spec
 
@@ -16,7 +17,7 @@ __all__ = [
     'similarity'
 ]
 
-if find_spec('mmengine') is not None and find_spec('mmcv') is not None:
+if find_spec('mmengine') is not None:
     from . import checkpoint  # noqa: F401  (mmengine checkpoints load safely)
     from .models import *  # noqa: F401,F403
     from .models import __all__ as _models_all

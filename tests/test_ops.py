@@ -171,6 +171,27 @@ def test_index_mapping(device, h, H):
     assert torch.equal(out, value[:, :, rows][:, :, :, cols])
 
 
+@pytest.mark.parametrize('device', DEVICES)
+@pytest.mark.parametrize('h,w,H,W', [(4, 6, 8, 12), (3, 5, 9, 5), (4, 6, 7, 13),
+                                     (1, 1, 5, 3), (86, 64, 171, 128)])
+def test_nearest_upsample(device, h, w, H, W):
+    """Integer ratios (a broadcast) and others (aggregate with K=1) read
+    floor(i*h/H); the gradient sums each point's copies."""
+    x = torch.randn(2, 3, h, w, device=device, dtype=torch.float64,
+                    requires_grad=True)
+    out = ops.nearest_upsample(x, (H, W))
+    rows = reference.source_indices(H, h, x.device)
+    cols = reference.source_indices(W, w, x.device)
+    expected = x.index_select(2, rows).index_select(3, cols)
+    assert torch.equal(out, expected)
+    grad = torch.randn_like(out)
+    got, = torch.autograd.grad(out, x, grad)
+    want, = torch.autograd.grad(expected, x, grad)
+    torch.testing.assert_close(got, want)
+    with pytest.raises(ValueError, match='at least'):
+        ops.nearest_upsample(x, (h - 1 if h > 1 else 0, W))
+
+
 @requires_ext
 def test_deterministic_across_threads():
     q, k, v, _ = _inputs(2, 8, 16, 12, 10, 23, 20, 5)

@@ -1,14 +1,11 @@
 // Per-point arithmetic of the SAPA kernels, shared by the CPU and the CUDA
 // code paths: the mapping of an output point to its low-res window, the
-// bounds of the zero padding, the inverse mapping used by the atomic-free
-// backward, and the dot product of the CUDA kernels. Everything here is
-// header-only and __host__ __device__, so the CPU tests exercise the window
-// arithmetic the GPU runs.
+// bounds of the zero padding and the inverse mapping used by the atomic-free
+// backward. Everything here is header-only and __host__ __device__, so the
+// CPU tests exercise the window arithmetic the GPU runs.
 #pragma once
 
 #include <cstdint>
-
-#include <ATen/OpMathType.h>
 
 #if defined(__CUDACC__)
 #define SAPA_HOST_DEVICE __host__ __device__ __forceinline__
@@ -111,16 +108,5 @@ struct WindowGeometry {
     *end = first_output(hi, in, out);
   }
 };
-
-// sum_c a[c] * b[c], accumulated in the op-math type (float for half types).
-template <typename scalar_t, typename acc_t = at::opmath_type<scalar_t>>
-SAPA_HOST_DEVICE acc_t dot(const scalar_t* a, const scalar_t* b, int64_t n) {
-  acc_t acc = 0;
-  SAPA_SIMD_REDUCTION(acc)
-  for (int64_t c = 0; c < n; ++c) {
-    acc += static_cast<acc_t>(a[c]) * static_cast<acc_t>(b[c]);
-  }
-  return acc;
-}
 
 }  // namespace sapa_mm

@@ -10,12 +10,10 @@ CARAFE predicts its kernels from ``x``; SAPA compares ``x`` with the guide.
 from typing import Optional, Union
 
 import torch.nn.functional as F
-from mmcv.ops import CARAFEPack
 from mmengine.registry import MODELS
 from torch import Tensor, nn
 
 from ..ops import checks
-from ..ops.carafe import carafe_reassemble
 
 
 class GuidedUpsampler(nn.Module):
@@ -77,81 +75,15 @@ class GuidedResize(GuidedUpsampler):
         return s
 
 
-@MODELS.register_module()
-class GuidedCARAFE(GuidedUpsampler, CARAFEPack):
-    """mmcv's ``CARAFEPack`` (same parameters and initialisation) as a guided
-    upsampler, running on CPU too.
-
-    CARAFE upsamples by an integer ``scale_factor``; the output is cropped to
-    the guide's size, which handles the odd sizes of mmseg's test pipeline
-    (e.g. 86 -> 171): output row i then still reads low-res row i // s, the
-    same row as floor(i * h / H). On CUDA the reassembly is mmcv's op, on
-    other devices :func:`sapa_mm.ops.carafe.carafe_reassemble`.
-
-    Args:
-        in_channels: channels of ``x``.
-        guide_channels: channels of the guide (unused; CARAFE's kernels come
-            from ``x``).
-        scale_factor: integer upsampling ratio.
-        up_kernel, up_group, encoder_kernel, encoder_dilation,
-        compressed_channels: as in ``mmcv.ops.CARAFEPack``.
-    """
-
-    def __init__(self,
-                 in_channels: int,
-                 guide_channels: Optional[int] = None,
-                 scale_factor: int = 2,
-                 up_kernel: int = 5,
-                 up_group: int = 1,
-                 encoder_kernel: int = 3,
-                 encoder_dilation: int = 1,
-                 compressed_channels: int = 64) -> None:
-        CARAFEPack.__init__(
-            self,
-            channels=in_channels,
-            scale_factor=scale_factor,
-            up_kernel=up_kernel,
-            up_group=up_group,
-            encoder_kernel=encoder_kernel,
-            encoder_dilation=encoder_dilation,
-            compressed_channels=compressed_channels)
-
-    def feature_reassemble(self, x: Tensor, mask: Tensor) -> Tensor:
-        if x.is_cuda:
-            return super().feature_reassemble(x, mask)
-        return carafe_reassemble(x, mask, self.up_kernel, self.up_group,
-                                 self.scale_factor)
-
-    def forward(self, x: Tensor, guide: Tensor) -> Tensor:
-        self.check_inputs(x, guide)
-        checks.check_channels(
-            type(self).__name__, 'x', x, self.channels, 'in_channels')
-        (h, w), (H, W) = x.shape[-2:], guide.shape[-2:]
-        s = self.scale_factor
-        if not (s * (h - 1) < H <= s * h and s * (w - 1) < W <= s * w):
-            raise ValueError(
-                f'GuidedCARAFE: scale_factor={s} maps x of size ({h}, {w}) '
-                f'to ({s * h}, {s * w}), which cannot be cropped to the '
-                f'guide size ({H}, {W}); x.shape={tuple(x.shape)}, '
-                f'guide.shape={tuple(guide.shape)}')
-        return CARAFEPack.forward(self, x)[..., :H, :W]
-
-    def extra_repr(self) -> str:
-        return (f'in_channels={self.channels}, '
-                f'scale_factor={self.scale_factor}, '
-                f'up_kernel={self.up_kernel}, up_group={self.up_group}, '
-                f'encoder_kernel={self.encoder_kernel}, '
-                f'compressed_channels={self.compressed_channels}')
-
-
 # upsample_cfg types that name a fixed mode or mmcv's CARAFE, mapped to the
-# guided modules that implement them.
+# registered guided modules that implement them (GuidedCARAFE, in
+# carafe.py, needs mmcv; the rest of this file does not).
 _ALIASES = {
-    'nearest': (GuidedResize, dict(mode='nearest')),
-    'bilinear': (GuidedResize, dict(mode='bilinear')),
-    'bicubic': (GuidedResize, dict(mode='bicubic')),
-    'carafe': (GuidedCARAFE, {}),
-    'CARAFE': (GuidedCARAFE, {}),
+    'nearest': ('GuidedResize', dict(mode='nearest')),
+    'bilinear': ('GuidedResize', dict(mode='bilinear')),
+    'bicubic': ('GuidedResize', dict(mode='bicubic')),
+    'carafe': ('GuidedCARAFE', {}),
+    'CARAFE': ('GuidedCARAFE', {}),
 }
 
 
@@ -185,7 +117,12 @@ def build_guided_upsampler(cfg: Union[dict, None], in_channels: int,
     kwargs = dict(cfg)
     layer_type = kwargs.pop('type')
     if isinstance(layer_type, str) and layer_type in _ALIASES:
-        cls, defaults = _ALIASES[layer_type]
+        name, defaults = _ALIASES[layer_type]
+        cls = MODELS.get(name)
+        if cls is None:  # GuidedCARAFE without mmcv
+            raise ImportError(f'upsample_cfg type={layer_type!r} needs '
+                              f"{name}, which needs mmcv's ops: install "
+                              f'mmcv (see the README, section Install)')
         kwargs = {**defaults, **kwargs}
     elif isinstance(layer_type, type):
         cls = layer_type

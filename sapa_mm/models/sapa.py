@@ -6,9 +6,10 @@ from mmengine.model.weight_init import trunc_normal_
 from mmengine.registry import MODELS
 from torch import Tensor, nn
 
-from ..ops import checks, functional, reference
+from ..ops import checks, functional
 from ..ops.channel_norm import (channel_linear, channel_norm,
                                 channel_norm_linear, channel_norm_similarity)
+from ..ops.functional import nearest_upsample
 from .guided import GuidedUpsampler
 
 VARIANTS = ('I', 'B', 'G')
@@ -141,8 +142,9 @@ class SAPA(GuidedUpsampler):
                 # W_x up(x) == up(W_x x) for nearest up(): project at low
                 # res.
                 q_x = channel_linear(x, self.q_x.weight, self.q_x.bias)
-                query = self._nearest(gate, guide) * query + \
-                    self._nearest((1 - gate) * q_x, guide)
+                size = guide.shape[-2:]
+                query = nearest_upsample(gate, size, self.backend) * query + \
+                    nearest_upsample((1 - gate) * q_x, size, self.backend)
             return functional.sapa(query, key, x, self.kernel_size,
                                    self.backend)
 
@@ -186,15 +188,6 @@ class SAPA(GuidedUpsampler):
     def _normed(t: Tensor, norm: nn.Module) -> Tensor:
         """SAPA-I's parameter-free LayerNorm (or identity) over channels."""
         return norm(t.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
-
-    @staticmethod
-    def _nearest(t: Tensor, guide: Tensor) -> Tensor:
-        """Nearest upsampling of t to guide's size, with the ops' mapping
-        floor(i * h / H) (i // 2 for an exact 2x)."""
-        (h, w), (H, W) = t.shape[-2:], guide.shape[-2:]
-        rows = reference.source_indices(H, h, t.device)
-        cols = reference.source_indices(W, w, t.device)
-        return t.index_select(2, rows).index_select(3, cols)
 
     def extra_repr(self) -> str:
         s = (f'variant={self.variant!r}, in_channels={self.in_channels}, '

@@ -4,12 +4,13 @@ and the channel LayerNorms folded into SAPA's projections and similarity.
 Importable with torch alone."""
 from . import library, reference
 from .extension import EXT_HAS_CUDA, HAS_EXT
-from .functional import BACKENDS, aggregate, sapa, similarity
+from .functional import (BACKENDS, aggregate, nearest_upsample, sapa,
+                         similarity)
 from .channel_norm import (channel_linear, channel_norm, channel_norm_linear,
                            channel_norm_similarity)
 
 __all__ = [
     'BACKENDS', 'EXT_HAS_CUDA', 'HAS_EXT', 'aggregate', 'channel_linear',
     'channel_norm', 'channel_norm_linear', 'channel_norm_similarity',
-    'library', 'reference', 'sapa', 'similarity'
+    'library', 'nearest_upsample', 'reference', 'sapa', 'similarity'
 ]

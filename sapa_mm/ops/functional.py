@@ -17,7 +17,7 @@ the (H, W) map reads the K x K window, zero-padded, around low-res point
   to build them;
 * ``'reference'``: plain PyTorch ops (``unfold`` + ``einsum``), the oracle.
 """
-from typing import Optional
+from typing import Optional, Sequence
 
 import torch
 from torch import Tensor
@@ -115,4 +115,44 @@ def sapa(query: Tensor,
     return aggregate(weights, value, kernel_size, backend)
 
 
-__all__ = ['BACKENDS', 'resolve_backend', 'similarity', 'aggregate', 'sapa']
+def nearest_upsample(x: Tensor,
+                     size: Sequence[int],
+                     backend: Optional[str] = None) -> Tensor:
+    """Nearest upsampling of x (B, C, h, w) to ``size`` (H, W) >= (h, w)
+    with the ops' mapping: output (i, j) reads (floor(i*h/H), floor(j*w/W)),
+    i // 2 for an exact 2x.
+
+    Its backward sums each low-res point's copies without atomics, so it is
+    deterministic on every device (``index_select``'s CUDA backward is an
+    atomic ``index_add_``): an integer ratio is a broadcast of each point
+    over its s_h x s_w block, whose gradient is a sum over the block; any
+    other ratio is ``aggregate`` with K=1 and unit weights, whose value
+    gradient is the kernels' gather.
+
+    Args:
+        x: (B, C, h, w) feature.
+        size: the output (H, W).
+        backend: for the ``aggregate`` path; see the module docstring.
+
+    Returns:
+        (B, C, H, W), planar.
+    """
+    checks.check_feature('nearest_upsample', 'x', x)
+    (h, w), (H, W) = x.shape[-2:], tuple(size)
+    if not (0 < h <= H and 0 < w <= W):
+        raise ValueError(f'nearest_upsample: size must be at least x\'s '
+                         f'spatial size, got size={tuple(size)}, '
+                         f'x.shape={tuple(x.shape)}')
+    B, C = x.shape[:2]
+    if H % h == 0 and W % w == 0:
+        sh, sw = H // h, W // w
+        return x[:, :, :, None, :, None].expand(B, C, h, sh, w, sw).reshape(
+            B, C, H, W)
+    weights = x.new_ones(1, 1, 1, 1).expand(B, 1, H, W)
+    return aggregate(weights, x, 1, backend).contiguous()
+
+
+__all__ = [
+    'BACKENDS', 'resolve_backend', 'similarity', 'aggregate', 'sapa',
+    'nearest_upsample'
+]
