@@ -11,29 +11,45 @@ EXT_BUILT := build/.ext-built
 OPS_SOURCES := $(shell find ops -name '*.h' -o -name '*.cpp' -o -name '*.cu' -o -name '*.cuh')
 PYTEST_ARGS ?=
 
-.PHONY: install ext test demo clean
+.PHONY: install ext test demo clean gpu-check gpu-check-wheels
 
 install: $(INSTALLED) $(EXT_BUILT)
 
-# torch first (the pinned CPU build here), then mmcv built from source against
-# it, then the OpenMMLab packages and sapa-mm itself (editable, pure Python:
-# the kernels are built by the `ext` step below).
+# torch first (the pinned build: CPU here, CUDA 13.0 on a GPU machine from
+# PyPI), then mmcv built from source against it, then the OpenMMLab packages
+# and sapa-mm itself (editable, pure Python: the kernels are built by the
+# `ext` step below). Where torch sees a GPU, or FORCE_CUDA=1, mmcv and sapa-mm
+# build their CUDA ops: the toolchain is checked first, mmcv is built afresh
+# rather than from pip's wheel cache (which may hold a CPU-only build), and
+# without a visible GPU the architectures default to setup.py's list.
+WANTS_CUDA := $(PY) -c "import os, sys, torch; sys.exit(not ( \
+	torch.cuda.is_available() or os.getenv('FORCE_CUDA') == '1'))"
+CUDA_ARCH_LIST := $(PY) -c "import runpy, torch; print( \
+	'' if torch.cuda.device_count() else \
+	runpy.run_path('setup.py')['default_cuda_arch_list']())"
 $(INSTALLED): $(wildcard $(REQ)/*.txt) setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -r $(REQ)/torch.txt
 	$(PIP) install -r $(REQ)/build.txt
+	$(PY) tools/check_install.py --toolchain
+	if $(WANTS_CUDA); then \
+		cache=--no-cache-dir; \
+		arches=$${TORCH_CUDA_ARCH_LIST:-$$($(CUDA_ARCH_LIST))}; \
+		if [ -n "$$arches" ]; then export TORCH_CUDA_ARCH_LIST="$$arches"; fi; \
+	fi; \
 	MMCV_WITH_OPS=1 MAX_JOBS=$$(nproc) $(PIP) install --no-build-isolation \
-		-c $(REQ)/constraints.txt -r $(REQ)/mmcv.txt
+		$$cache -c $(REQ)/constraints.txt -r $(REQ)/mmcv.txt
 	$(PIP) install -c $(REQ)/constraints.txt -r $(REQ)/runtime.txt \
 		-r $(REQ)/tests.txt
 	SAPA_MM_WITH_OPS=0 $(PIP) install --no-build-isolation --no-deps -e .
 	touch $@
 
-# The compiled kernels, sapa_mm/_ext*.so, rebuilt when ops/ changes.
+# The compiled kernels, sapa_mm/_ext*.so, rebuilt when ops/ changes; then
+# the check that every compiled op the machine needs is there.
 ext: $(EXT_BUILT)
 $(EXT_BUILT): $(INSTALLED) setup.py $(OPS_SOURCES)
 	$(PY) setup.py build_ext --inplace
-	$(PY) -c "import sapa_mm; assert sapa_mm.HAS_EXT, 'sapa_mm._ext did not build'"
+	$(PY) tools/check_install.py
 	mkdir -p build && touch $@
 
 test: install
@@ -57,6 +73,31 @@ demo: install
 	@cat $(DEMO_DIR)/results.md
 	@echo "Figure: $(DEMO_DIR)/upsampled_feat.png. This mini run checks the pipeline"
 	@echo "(data, training, testing, FLOPs); its mIoU is no evidence about ADE20K."
+
+# On a machine with a GPU, torch and nvcc: build for that GPU, run the CUDA
+# tests, compute-sanitizer and the benchmark, and write one report
+# (tools/gpu_check.py). It needs neither mmcv nor this Makefile's venv (the
+# venv's python is used where it exists); the SAPA module checks need
+# mmengine, which a machine without network gets from the wheels that
+# `make gpu-check-wheels` puts in .whl/ (copied along with the checkout).
+GPU_CHECK_PYTHON ?= $(if $(wildcard $(PY)),$(PY),python3)
+GPU_CHECK_DIR ?= work_dirs/gpu_check
+GPU_CHECK_SITE := /tmp/sapa-mm-gpu-check-site
+gpu-check:
+	if ls .whl/*.whl >/dev/null 2>&1 && \
+		! $(GPU_CHECK_PYTHON) -c "import mmengine" 2>/dev/null; then \
+		$(GPU_CHECK_PYTHON) -m pip install -q --no-index --no-deps \
+			--no-compile --upgrade --target $(GPU_CHECK_SITE) .whl/*.whl && \
+		export PYTHONPATH=$(GPU_CHECK_SITE)$${PYTHONPATH:+:$$PYTHONPATH}; \
+	fi; \
+	$(GPU_CHECK_PYTHON) tools/gpu_check.py --out-dir $(GPU_CHECK_DIR)
+
+# mmengine and the pure-Python packages it needs beyond a torch image.
+GPU_CHECK_WHEELS := mmengine==0.10.7 addict==2.4.0 termcolor==3.3.0 \
+	yapf==0.43.0 platformdirs==4.14.8
+gpu-check-wheels:
+	$(PYTHON) -m pip download --no-deps --only-binary=:all: -d .whl \
+		$(GPU_CHECK_WHEELS)
 
 clean:
 	rm -rf build sapa_mm/_ext*.so *.egg-info

@@ -1,108 +1,199 @@
 """Build and install sapa-mm.
 
 The compiled kernels live in one extension, ``sapa_mm._ext``, built from
-``ops/``: a ``CppExtension`` (OpenMP) when torch sees no CUDA, a
-``CUDAExtension`` with the CUDA kernels when it does or ``FORCE_CUDA=1``.
-The extension is optional: when it cannot be compiled (no compiler, or
+``ops/``: the CPU kernels (OpenMP) and the CPU emulation of the CUDA code path
+always, and the CUDA kernels when torch sees a GPU or ``FORCE_CUDA=1``. If the
+CUDA kernels fail to compile, the extension is built again without them and
+the build says so; if nothing compiles (no compiler, or
 ``SAPA_MM_WITH_OPS=0``), sapa_mm falls back to its pure-PyTorch reference.
+``import sapa_mm`` warns where a GPU is visible but the CUDA kernels are
+missing.
 
 Environment variables:
     SAPA_MM_WITH_OPS=0        do not build the extension.
     FORCE_CUDA=1              build the CUDA kernels without a visible GPU.
-    TORCH_CUDA_ARCH_LIST      CUDA architectures, e.g. "8.0;9.0" (torch's).
+    TORCH_CUDA_ARCH_LIST      CUDA architectures, e.g. "8.0;9.0+PTX" (torch's
+                              variable). Unset, torch compiles for the visible
+                              GPUs; with none, sapa-mm takes the architectures
+                              of the torch build (or, for a CPU-only torch,
+                              those of the nvcc found), PTX on the newest.
+    SAPA_MM_CUDA_EMULATION=0  leave out the CPU emulation of the CUDA code
+                              path (the tests need it; it needs glibc).
     SAPA_MM_NVCC_FLAGS        extra nvcc flags, space separated.
     MAX_JOBS                  parallel compile jobs (default: CPU count).
 """
 import glob
 import os
+import platform
+import re
+import subprocess
 
 from setuptools import find_packages, setup
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
+BANNER = '!' * 78
+
+
+def _say(*lines: str, loud: bool = False) -> None:
+    if loud:
+        print(BANNER)
+    for line in lines:
+        print(f'sapa_mm: {line}')
+    if loud:
+        print(BANNER)
+
+
+def _nvcc_version(cuda_home: str):
+    """(major, minor) of CUDA_HOME's nvcc, or None."""
+    try:
+        out = subprocess.run([os.path.join(cuda_home, 'bin', 'nvcc'),
+                              '--version'], capture_output=True, text=True,
+                             timeout=60).stdout
+    except OSError:
+        return None
+    match = re.search(r'release (\d+)\.(\d+)', out)
+    return (int(match[1]), int(match[2])) if match else None
+
+
+def default_cuda_arch_list() -> str:
+    """The architectures to build for when no GPU is visible and
+    TORCH_CUDA_ARCH_LIST is unset (torch's own choice then fails on an
+    empty list): those the installed torch was built for, so the kernels run
+    wherever torch does, with PTX for the newest so that newer GPUs JIT it.
+    A CPU-only torch (compile checks) gets the usual list of the nvcc.
+    (The Makefile takes this list for mmcv's build too.)"""
+    import torch
+    from torch.utils.cpp_extension import CUDA_HOME
+    arches = []
+    if hasattr(torch._C, '_cuda_getArchFlags'):
+        for flag in torch._C._cuda_getArchFlags().split():
+            match = re.fullmatch(r'sm_(\d+)(\d)', flag)
+            if match:
+                arches.append(f'{match[1]}.{match[2]}')
+    if not arches:
+        version = _nvcc_version(CUDA_HOME or '/usr/local/cuda') or (12, 0)
+        arches = ['8.0', '8.6', '8.9', '9.0']
+        arches.insert(0, '7.5' if version >= (13, 0) else '7.0')
+        if version >= (12, 8):
+            arches += ['10.0', '12.0']
+    arches = sorted(set(arches), key=lambda a: tuple(map(int, a.split('.'))))
+    return ';'.join(arches[:-1] + [arches[-1] + '+PTX'])
+
+
+def _with_emulation() -> bool:
+    """The emulation runs CUDA threads as ucontext fibers (glibc, Linux)."""
+    if os.getenv('SAPA_MM_CUDA_EMULATION', '1') == '0':
+        return False
+    return platform.system() == 'Linux' and platform.libc_ver()[0] == 'glibc'
 
 
 def _extensions():
     if os.getenv('SAPA_MM_WITH_OPS', '1') == '0':
-        print('sapa_mm: SAPA_MM_WITH_OPS=0, skipping the compiled kernels')
+        _say('SAPA_MM_WITH_OPS=0, skipping the compiled kernels')
         return [], {}
     try:
         import torch
     except ImportError:
         # Under pip's build isolation torch is not importable: install with
         # --no-build-isolation to get the kernels.
-        print('sapa_mm: torch is not importable at build time, skipping the '
-              'compiled kernels (use pip install --no-build-isolation)')
+        _say('torch is not importable at build time, skipping the compiled '
+             'kernels (use pip install --no-build-isolation)', loud=True)
         return [], {}
     from torch.utils.cpp_extension import (CUDA_HOME, BuildExtension,
                                            CppExtension, CUDAExtension)
 
-    class OptionalBuildExtension(BuildExtension):
-        """Leaves the pure-PyTorch path, with a message, where an optional
-        extension fails to compile (torch raises RuntimeError, which
-        setuptools' own ``optional`` handling does not catch)."""
-
-        def build_extension(self, ext):
-            try:
-                super().build_extension(ext)
-            except Exception as error:  # compiler missing or failing
-                if not ext.optional:
-                    raise
-                print(f'sapa_mm: WARNING: building {ext.name} failed '
-                      f'({error}); sapa_mm will use its pure-PyTorch '
-                      'reference. Fix the compiler and reinstall for the '
-                      'kernels.')
-
     os.environ.setdefault('MAX_JOBS', str(os.cpu_count() or 1))
-    sources = ['ops/sapa.cpp'] + glob.glob('ops/cpu/*.cpp')
-    cxx_flags = ['-O3', '-fopenmp']
+    cpu_sources = ['ops/sapa.cpp'] + sorted(glob.glob('ops/cpu/*.cpp'))
+    macros = []
+    if _with_emulation():
+        cpu_sources += sorted(glob.glob('ops/emulation/*.cpp'))
+        macros.append(('SAPA_MM_CUDA_EMULATION', None))
     kwargs = dict(
         include_dirs=[os.path.join(ROOT, 'ops', 'include')],
         extra_link_args=['-fopenmp'],
         # A failed compile leaves the pure-PyTorch path instead of no install.
-        optional=os.getenv('FORCE_CUDA', '0') != '1',
+        optional=True,
     )
-    with_cuda = (torch.cuda.is_available() and CUDA_HOME is not None) or \
-        os.getenv('FORCE_CUDA', '0') == '1'
-    if with_cuda:
-        print('sapa_mm: compiling the CPU and CUDA kernels')
-        sources += glob.glob('ops/cuda/*.cu') + glob.glob('ops/cuda/*.cpp')
-        nvcc_flags = ['-O3', '--expt-relaxed-constexpr']
-        nvcc_flags += os.getenv('SAPA_MM_NVCC_FLAGS', '').split()
-        ext = CUDAExtension(
-            'sapa_mm._ext',
-            sources,
-            define_macros=[('WITH_CUDA', None)],
-            extra_compile_args={'cxx': cxx_flags, 'nvcc': nvcc_flags},
-            **kwargs)
-    else:
-        print('sapa_mm: compiling only the CPU kernels')
-        ext = CppExtension(
-            'sapa_mm._ext',
-            sources,
-            extra_compile_args={'cxx': cxx_flags},
-            **kwargs)
-    return [ext], {'build_ext': OptionalBuildExtension}
+    cxx_flags = ['-O3', '-fopenmp']
+
+    def cpu_extension():
+        return CppExtension('sapa_mm._ext', cpu_sources,
+                            define_macros=macros,
+                            extra_compile_args={'cxx': cxx_flags}, **kwargs)
+
+    forced = os.getenv('FORCE_CUDA', '0') == '1'
+    with_cuda = CUDA_HOME is not None and (torch.cuda.is_available() or forced)
+    if forced and CUDA_HOME is None:
+        _say('FORCE_CUDA=1 but no CUDA toolkit was found (set CUDA_HOME): '
+             'building the CPU kernels only', loud=True)
+    if not with_cuda:
+        _say('compiling the CPU kernels only (no GPU visible; FORCE_CUDA=1 '
+             'builds the CUDA kernels too)')
+        return [cpu_extension()], {'build_ext': BuildExtension}
+
+    if not os.getenv('TORCH_CUDA_ARCH_LIST') and \
+            torch.cuda.device_count() == 0:
+        arch_list = default_cuda_arch_list()
+        os.environ['TORCH_CUDA_ARCH_LIST'] = arch_list
+        _say(f'no GPU visible and TORCH_CUDA_ARCH_LIST unset: building for '
+             f'TORCH_CUDA_ARCH_LIST="{arch_list}"')
+    _say('compiling the CPU and CUDA kernels')
+    nvcc_flags = ['-O3'] + os.getenv('SAPA_MM_NVCC_FLAGS', '').split()
+    cuda_extension = CUDAExtension(
+        'sapa_mm._ext',
+        cpu_sources + sorted(glob.glob('ops/cuda/*.cu')) +
+        sorted(glob.glob('ops/cuda/*.cpp')),
+        define_macros=macros + [('WITH_CUDA', None)],
+        extra_compile_args={'cxx': cxx_flags, 'nvcc': nvcc_flags},
+        **kwargs)
+
+    class KernelsBuild(BuildExtension):
+        """Builds the CPU kernels whatever happens to the CUDA ones: a failed
+        CUDA build is retried without them, and a failed CPU build leaves
+        the pure-PyTorch reference; both say so."""
+
+        def build_extension(self, ext):
+            try:
+                return super().build_extension(ext)
+            except Exception as error:  # compiler missing or failing
+                if ext is not cuda_extension:
+                    _say(f'WARNING: building {ext.name} failed ({error}); '
+                         'sapa_mm will use its pure-PyTorch reference, which '
+                         'is slow and needs O(C*K^2*H*W) memory. Fix the '
+                         'compiler and reinstall for the kernels.', loud=True)
+                    return None
+                _say(f'WARNING: the CUDA kernels failed to compile '
+                     f'({error}).',
+                     'Building the CPU kernels alone: CUDA tensors will run '
+                     'on the pure-PyTorch reference (slow, O(C*K^2*H*W) '
+                     'memory). See the README, section "Install on a GPU '
+                     'machine".', loud=True)
+                return self.build_extension(cpu_extension())
+
+    return [cuda_extension], {'build_ext': KernelsBuild}
 
 
-ext_modules, cmdclass = _extensions()
-
-setup(
-    name='sapa-mm',
-    version='0.1.0',
-    description='SAPA (Similarity-Aware Point Affiliation) upsamplers as an '
-    'OpenMMLab 2.x plugin, with CPU and CUDA kernels',
-    long_description=open(os.path.join(ROOT, 'README.md')).read()
-    if os.path.exists(os.path.join(ROOT, 'README.md')) else '',
-    long_description_content_type='text/markdown',
-    python_requires='>=3.8',
-    packages=find_packages(include=['sapa_mm', 'sapa_mm.*']),
-    install_requires=['torch>=2.1'],
-    extras_require={
-        'mm': ['mmengine>=0.10', 'mmcv>=2.0,<2.2', 'mmsegmentation>=1.2',
-               'mmdet>=3.3'],
-        'tests': ['pytest'],
-    },
-    ext_modules=ext_modules,
-    cmdclass=cmdclass,
-    zip_safe=False,
-)
+if __name__ == '__main__':  # not when the Makefile asks for the arch list
+    ext_modules, cmdclass = _extensions()
+    setup(
+        name='sapa-mm',
+        version='0.1.0',
+        description='SAPA (Similarity-Aware Point Affiliation) upsamplers as '
+        'an OpenMMLab 2.x plugin, with CPU and CUDA kernels',
+        long_description=open(os.path.join(ROOT, 'README.md')).read()
+        if os.path.exists(os.path.join(ROOT, 'README.md')) else '',
+        long_description_content_type='text/markdown',
+        python_requires='>=3.8',
+        packages=find_packages(include=['sapa_mm', 'sapa_mm.*']),
+        # torch.library.register_fake / register_autograd and
+        # torch.get_autocast_dtype are torch 2.4's.
+        install_requires=['torch>=2.4'],
+        extras_require={
+            'mm': ['mmengine>=0.10', 'mmcv>=2.0,<2.2',
+                   'mmsegmentation>=1.2', 'mmdet>=3.3'],
+            'tests': ['pytest'],
+        },
+        ext_modules=ext_modules,
+        cmdclass=cmdclass,
+        zip_safe=False,
+    )

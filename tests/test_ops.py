@@ -572,7 +572,7 @@ def test_kernel_checks_guard_direct_op_calls():
         ops_.similarity(q, q, 2)
     with pytest.raises(RuntimeError, match='grad must have shape'):
         ops_.aggregate_backward(q[:, :2], torch.randn(1, 9, 4, 4),
-                                q[:, :, :2, :2], 3)
+                                q[:, :, :2, :2], 3, [True, True])
     with pytest.raises(RuntimeError, match='4-D'):
         ops_.channel_stats(q[0], 1e-5)
     mean, rstd = ops_.channel_stats(q, 1e-5)

@@ -6,8 +6,10 @@
 
 Op level (batch 2, C=256, K=5) on the shapes the models use: each row
 upsamples x (B, C, h, w) to the guide's (H, W): nearest, bilinear, CARAFE
-(mmcv on CUDA, sapa-mm's reassembly elsewhere), SAPA-B on the pure-PyTorch
-reference, and SAPA-I/B/G on the compiled kernels. Forward (no grad) and
+(mmcv on CUDA, sapa-mm's reassembly elsewhere; needs mmcv), SAPA-B on the
+pure-PyTorch reference, SAPA-I/B/G on the compiled kernels, and on CUDA
+SAPA-B on the simple CUDA kernels (sapa-b-simple, SAPA_MM_CUDA_KERNELS=simple)
+beside the fast ones. Forward (no grad) and
 forward+backward times are medians over repeats after warm-up, the rows
 taking turns. Peak memory is the growth of the bytes held by tensors during
 a forward+backward after one warm-up call: CUDA's max_memory_allocated, or
@@ -26,6 +28,7 @@ whether it was set.
 Writes a markdown table, JSON and a bar chart to --out-dir.
 """
 import argparse
+import contextlib
 import gc
 import json
 import multiprocessing
@@ -36,12 +39,13 @@ import resource
 import statistics
 import threading
 import time
+from importlib.util import find_spec
 
 import torch
 import torch.nn.functional as F
 
 import sapa_mm
-from sapa_mm.models import SAPA, GuidedCARAFE
+from sapa_mm.models import SAPA
 
 SHAPES = {  # name: ((h, w), (H, W))
     'segformer': ((64, 64), (128, 128)),        # SegFormer-B1@512, 1/8->1/4
@@ -50,7 +54,7 @@ SHAPES = {  # name: ((h, w), (H, W))
     'odd': ((86, 64), (171, 128)),              # mmseg whole-image test size
 }
 ROWS = ['nearest', 'bilinear', 'carafe', 'sapa-reference', 'sapa-i',
-        'sapa-b', 'sapa-g']
+        'sapa-b', 'sapa-g', 'sapa-b-simple']
 BATCH, CHANNELS, KERNEL = 2, 256, 5
 
 
@@ -61,10 +65,52 @@ def build_row(row: str):
         return lambda x, g: F.interpolate(x, size=g.shape[-2:], mode=row,
                                           **kwargs)
     if row == 'carafe':
+        from sapa_mm.models.carafe import GuidedCARAFE
         return GuidedCARAFE(CHANNELS)
     if row == 'sapa-reference':
         return SAPA(CHANNELS, variant='B', backend='reference')
-    return SAPA(CHANNELS, variant=row[-1].upper(), backend='extension')
+    # sapa-b-simple: SAPA-B, run under ROW_ENVIRONMENT.
+    return SAPA(CHANNELS, variant=row[5].upper(), backend='extension')
+
+
+# Environment variables set while a row runs (the ops read them per call).
+ROW_ENVIRONMENT = {'sapa-b-simple': {'SAPA_MM_CUDA_KERNELS': 'simple'}}
+
+
+@contextlib.contextmanager
+def row_environment(row: str):
+    changes = ROW_ENVIRONMENT.get(row, {})
+    saved = {key: os.environ.get(key) for key in changes}
+    os.environ.update(changes)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                del os.environ[key]
+            else:
+                os.environ[key] = value
+
+
+def in_row_environment(row: str, fn):
+    """fn, run with the row's environment."""
+
+    def run():
+        with row_environment(row):
+            return fn()
+
+    return run
+
+
+def default_row(row: str, device: str) -> bool:
+    """Whether a row applies by default: the simple kernels are CUDA's, and
+    CARAFE needs mmcv (a GPU machine may have none: gpu-check)."""
+    if row == 'sapa-b-simple':
+        return device == 'cuda'
+    if row == 'carafe' and find_spec('mmcv') is None:
+        print('benchmark: mmcv is not installed, no carafe row', flush=True)
+        return False
+    return True
 
 
 def make_inputs(shape: str, device: str, dtype: torch.dtype):
@@ -211,15 +257,18 @@ def op_level(args, dtype):
                 min(args.repeats, 3)
             with torch.no_grad():
                 forward = time_ms(
-                    [lambda m=modules[r]: m(x, guide) for r in rows],
-                    args.device, args.warmup, repeats)
+                    [in_row_environment(r, lambda m=modules[r]: m(x, guide))
+                     for r in rows], args.device, args.warmup, repeats)
             both = time_ms(
-                [lambda m=modules[r]: forward_backward(m, x, guide, grad)
+                [in_row_environment(
+                    r, lambda m=modules[r]: forward_backward(m, x, guide, grad))
                  for r in rows], args.device, args.warmup, repeats)
             timed.update(zip(rows, zip(forward, both)))
         for row in args.rows:
             forward, both = timed[row]
-            memory = tensor_peak(modules[row], x, guide, grad, args.device)
+            with row_environment(row):
+                memory = tensor_peak(modules[row], x, guide, grad,
+                                     args.device)
             r = dict(shape=shape, row=row, forward_ms=forward,
                      forward_backward_ms=both, peak_memory_mb=memory / 2**20)
             line = (f'  {shape:12s} {row:15s} forward {forward:9.2f} ms  '
@@ -345,12 +394,17 @@ def main():
     parser.add_argument('--threads', type=int, default=torch.get_num_threads())
     parser.add_argument('--shapes', nargs='+', default=list(SHAPES),
                         choices=list(SHAPES))
-    parser.add_argument('--rows', nargs='+', default=ROWS, choices=ROWS)
+    parser.add_argument(
+        '--rows', nargs='+', choices=ROWS,
+        help='default: all that apply (sapa-b-simple on CUDA, carafe where '
+        'mmcv is installed)')
     parser.add_argument('--warmup', type=int, default=2)
     parser.add_argument('--repeats', type=int, default=10)
     parser.add_argument('--model-level', action='store_true')
     parser.add_argument('--out-dir', default='work_dirs/benchmark')
     args = parser.parse_args()
+    if args.rows is None:
+        args.rows = [r for r in ROWS if default_row(r, args.device)]
     if 'bilinear' not in args.rows:
         args.rows = ['bilinear'] + args.rows  # the ratios' reference
     torch.set_num_threads(args.threads)

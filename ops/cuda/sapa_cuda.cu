@@ -1,80 +1,52 @@
-// Launchers of the CUDA window primitives; see sapa_cuda.h.
+// The GPU side of the CUDA launchers: CudaExecutor launches the kernels of
+// launchers.cuh with <<<>>>, and the launchers are instantiated for it. Only
+// ATen core headers and the CUDA runtime are included (no c10/cuda), so this
+// file compiles with nvcc against the headers of a CPU-only torch wheel too.
 #include <algorithm>
 
-#include <ATen/Dispatch.h>
 #include <c10/util/Exception.h>
 
-#include "sapa_cuda.h"
-#include "sapa_kernel.cuh"
+#include "cuda_executor.h"
+#include "launchers.cuh"
 
 namespace sapa_mm {
 namespace cuda {
 namespace {
 
-constexpr int kThreads = 256;
-constexpr int64_t kMaxBlocks = 65535;
-
+// One block of a kernel (see runtime.cuh): its shared memory, and the
+// calling thread's work.
 template <typename Kernel>
-void launch(Kernel kernel, int64_t n, const at::Tensor& x, const at::Tensor& y,
-            at::Tensor& out, const WindowGeometry& g, int64_t C,
-            cudaStream_t stream, const char* name) {
-  if (n == 0) return;
-  const int64_t blocks = std::min((n + kThreads - 1) / kThreads, kMaxBlocks);
-  AT_DISPATCH_FLOATING_TYPES_AND2(
-      at::ScalarType::Half, at::ScalarType::BFloat16, out.scalar_type(), "sapa_cuda_launch",
-      [&] {
-        kernel.template operator()<scalar_t>(
-            blocks, kThreads, stream, n, x.const_data_ptr<scalar_t>(),
-            y.const_data_ptr<scalar_t>(), out.mutable_data_ptr<scalar_t>(), g,
-            C);
-      });
-  const cudaError_t err = cudaGetLastError();
-  TORCH_CHECK(err == cudaSuccess, name, " failed to launch: ",
-              cudaGetErrorString(err));
+__global__ void __launch_bounds__(Kernel::kThreads, Kernel::kMinBlocks)
+    run(const Kernel kernel) {
+  __shared__ typename Kernel::Shared shared;
+  kernel(Thread{}, shared);
 }
-
-// Each launcher starts one kernel template for the dispatched scalar type.
-struct DotLauncher {
-  template <typename scalar_t, typename... Args>
-  void operator()(int64_t blocks, int threads, cudaStream_t stream,
-                  Args... args) const {
-    window_dot_kernel<scalar_t><<<blocks, threads, 0, stream>>>(args...);
-  }
-};
-struct SumLauncher {
-  template <typename scalar_t, typename... Args>
-  void operator()(int64_t blocks, int threads, cudaStream_t stream,
-                  Args... args) const {
-    window_sum_kernel<scalar_t><<<blocks, threads, 0, stream>>>(args...);
-  }
-};
-struct GatherLauncher {
-  template <typename scalar_t, typename... Args>
-  void operator()(int64_t blocks, int threads, cudaStream_t stream,
-                  Args... args) const {
-    window_gather_kernel<scalar_t><<<blocks, threads, 0, stream>>>(args...);
-  }
-};
 
 }  // namespace
 
-void window_dot(const at::Tensor& a, const at::Tensor& b, at::Tensor& out,
-                const WindowGeometry& g, cudaStream_t stream) {
-  launch(DotLauncher{}, out.numel(), a, b, out, g, a.size(3), stream,
-         "sapa_window_dot_cuda");
+template <typename T>
+auto CudaExecutor::input(const at::Tensor& t, const char*) const {
+  return Span<const T>{t.defined() ? t.const_data_ptr<T>() : nullptr};
 }
 
-void window_sum(const at::Tensor& t, const at::Tensor& b, at::Tensor& out,
-                const WindowGeometry& g, cudaStream_t stream) {
-  launch(SumLauncher{}, out.numel(), t, b, out, g, b.size(3), stream,
-         "sapa_window_sum_cuda");
+template <typename T>
+auto CudaExecutor::output(const at::Tensor& t, const char*) const {
+  return Span<T>{t.defined() ? t.mutable_data_ptr<T>() : nullptr};
 }
 
-void window_gather(const at::Tensor& t, const at::Tensor& a, at::Tensor& out,
-                   const WindowGeometry& g, cudaStream_t stream) {
-  launch(GatherLauncher{}, out.numel(), t, a, out, g, a.size(3), stream,
-         "sapa_window_gather_cuda");
+template <typename Kernel>
+void CudaExecutor::launch(const Kernel& kernel, int64_t blocks,
+                          const char* name) const {
+  blocks = std::min(blocks, kMaxBlocks);
+  if (blocks == 0) return;
+  run<Kernel><<<static_cast<unsigned>(blocks), Kernel::kThreads, 0, stream>>>(
+      kernel);
+  const cudaError_t err = cudaGetLastError();
+  TORCH_CHECK(err == cudaSuccess, "sapa_mm: CUDA kernel ", name,
+              " failed to launch: ", cudaGetErrorString(err));
 }
+
+template struct Launchers<CudaExecutor>;
 
 }  // namespace cuda
 }  // namespace sapa_mm

@@ -1,20 +1,25 @@
-// The four SAPA operators, composed from three device primitives.
+// The SAPA operators, composed from five device primitives.
 //
 // Every tensor is a logical (B, C, H, W) tensor, as in PyTorch:
 //   similarity(query (B,D,H,W), key (B,D,h,w))          -> (B,K*K,H,W)
 //   aggregate(weights (B,K*K,H,W), value (B,C,h,w))      -> (B,C,H,W)
 // and similarity_softmax, the softmax over the taps of similarity (SAPA's
-// weights), with their backward passes. The K*K-channel tensors (similarities, weights
+// weights), with their backward passes, which compute only the gradients
+// their output_mask asks for. The K*K-channel tensors (similarities, weights
 // and their gradients) are small and always channels-last. The feature
 // tensors (query, key, value, the output and its gradient) may be planar
 // (NCHW-contiguous) or channels-last; each result takes the layout of the
 // input it corresponds to (the output that of value), so a model in either
-// memory format never pays for a full-size layout copy. Each op is one of
-// three window primitives, which a backend (CPU or CUDA) implements:
+// memory format never pays for a full-size layout copy. A backend (CPU,
+// CUDA) implements:
 //   window_dot(a (B,C,H,W), b (B,C,h,w)):
 //       out[p,k] = <a[p], b[tap(p,k)]>
+//   window_dot_softmax(a, b): the same, softmaxed over k
 //   window_sum(t (B,K*K,H,W), b (B,C,h,w)):
 //       out[p] = sum_k t[p,k] b[tap(p,k)]
+//   softmax_backward(grad, w (B,K*K,H,W), b):
+//       gs[p,k] = w[p,k] (grad[p,k] - sum_k' grad[p,k'] w[p,k']), the
+//       softmax's backward, and out = window_sum(gs, b), each optional
 //   window_gather(t (B,K*K,H,W), a (B,C,H,W)):
 //       out[q] = sum_{tap(p,k)=q} t[p,k] a[p]
 // window_gather is the transpose of window_sum written as a gather over the
@@ -22,6 +27,8 @@
 // deterministic on every device.
 #pragma once
 
+#include <array>
+#include <optional>
 #include <tuple>
 
 #include <ATen/ATen.h>
@@ -55,11 +62,10 @@ inline void check_4d(const char* op, const char* name, const at::Tensor& t) {
               " must be floating point, got ", t.scalar_type());
 }
 
-// t as a feature in its own layout (channels-last where its strides say so)
-// or, where the backend reads only channels-last, in that layout.
-inline Feature feature(const at::Tensor& t, bool planar_ok) {
+// t as a feature in its own layout: channels-last where its strides say so,
+// else planar.
+inline Feature feature(const at::Tensor& t) {
   const bool channels_last =
-      !planar_ok ||
       t.suggest_memory_format() == at::MemoryFormat::ChannelsLast;
   const auto format = channels_last ? at::MemoryFormat::ChannelsLast
                                     : at::MemoryFormat::Contiguous;
@@ -101,69 +107,79 @@ inline void check_same_shape(const char* op, const char* name,
 
 }  // namespace detail
 
-// Backend must provide
-//   static constexpr bool kPlanar;  // whether it reads planar features
+// Backend must provide, with K*K-channel tensors channels-last and outputs
+// preallocated and fully overwritten,
 //   window_dot(const Feature& a, const Feature& b, at::Tensor& out, g)
+//   window_dot_softmax(const Feature& a, const Feature& b, at::Tensor& out, g)
 //   window_sum(const at::Tensor& t, const Feature& b, Feature& out, g)
+//   softmax_backward(const at::Tensor& grad, const at::Tensor& w,
+//                    at::Tensor* gs, const Feature& b, Feature* out, g)
+//       (gs and out may be null: not wanted)
 //   window_gather(const at::Tensor& t, const Feature& a, Feature& out, g)
-//   softmax_taps(at::Tensor& t)  // in place, over the K*K channels
-//   softmax_taps_backward(const at::Tensor& grad, const at::Tensor& w,
-//                         at::Tensor& out)
-// with channels-last K*K-channel tensors; outputs are preallocated and fully
-// overwritten.
 template <typename Backend>
 struct SapaOps {
+  using Mask = std::array<bool, 2>;
+
   static at::Tensor similarity(const at::Tensor& query, const at::Tensor& key,
                                int64_t kernel_size) {
-    const auto g =
-        detail::geometry("similarity", "query", query, "key", key, kernel_size);
-    TORCH_CHECK(query.size(1) == key.size(1),
-                "similarity: query and key channels differ, query ",
-                query.sizes(), " vs key ", key.sizes());
-    auto out = at::empty({query.size(0), g.taps(), g.H, g.W},
-                         query.options().memory_format(
-                             at::MemoryFormat::ChannelsLast));
-    Backend::window_dot(feature(query), feature(key), out, g);
-    return out;
+    return similarity_impl("similarity", query, key, kernel_size, false);
   }
 
   static std::tuple<at::Tensor, at::Tensor> similarity_backward(
       const at::Tensor& grad, const at::Tensor& query, const at::Tensor& key,
-      int64_t kernel_size) {
+      int64_t kernel_size, Mask output_mask) {
     const auto g = detail::geometry("similarity_backward", "query", query,
                                     "key", key, kernel_size);
     detail::check_4d("similarity_backward", "grad", grad);
     detail::check_same_shape("similarity_backward", "grad", grad,
                              {query.size(0), g.taps(), g.H, g.W});
     const auto grad_cl = detail::channels_last(grad);
-    const auto q = feature(query), k = feature(key);
-    auto grad_query = q.new_empty(query.sizes());
-    auto grad_key = k.new_empty(key.sizes());
-    Backend::window_sum(grad_cl, k, grad_query, g);
-    Backend::window_gather(grad_cl, q, grad_key, g);
-    return {result(grad_query, query), result(grad_key, key)};
+    const auto q = detail::feature(query), k = detail::feature(key);
+    at::Tensor grad_query, grad_key;
+    if (output_mask[0]) {
+      auto out = q.new_empty(query.sizes());
+      Backend::window_sum(grad_cl, k, out, g);
+      grad_query = out.tensor;
+    }
+    if (output_mask[1]) grad_key = gather(grad_cl, q, k, g);
+    return {grad_query, grad_key};
   }
 
   // softmax over the taps of similarity(query, key): SAPA's weights.
   static at::Tensor similarity_softmax(const at::Tensor& query,
                                        const at::Tensor& key,
                                        int64_t kernel_size) {
-    auto out = similarity(query, key, kernel_size);
-    Backend::softmax_taps(out);
-    return out;
+    return similarity_impl("similarity_softmax", query, key, kernel_size,
+                           true);
   }
 
   static std::tuple<at::Tensor, at::Tensor> similarity_softmax_backward(
       const at::Tensor& grad, const at::Tensor& weights,
-      const at::Tensor& query, const at::Tensor& key, int64_t kernel_size) {
-    detail::check_4d("similarity_softmax_backward", "grad", grad);
-    detail::check_same_shape("similarity_softmax_backward", "grad", grad,
-                             weights.sizes());
+      const at::Tensor& query, const at::Tensor& key, int64_t kernel_size,
+      Mask output_mask) {
+    constexpr const char* op = "similarity_softmax_backward";
+    const auto g = detail::geometry(op, "query", query, "key", key,
+                                    kernel_size);
+    detail::check_4d(op, "grad", grad);
+    detail::check_same_shape(op, "grad", grad,
+                             {query.size(0), g.taps(), g.H, g.W});
+    detail::check_same_shape(op, "weights", weights, grad.sizes());
     const auto weights_cl = detail::channels_last(weights);
-    auto grad_similarity = at::empty_like(weights_cl);
-    Backend::softmax_taps_backward(detail::channels_last(grad), weights_cl,
-                                   grad_similarity);
-    return similarity_backward(grad_similarity, query, key, kernel_size);
+    const auto q = detail::feature(query), k = detail::feature(key);
+    // The softmax's backward, the query's gradient from it in the same
+    // pass, and the key's gradient as a gather over it.
+    at::Tensor grad_similarity, grad_key;
+    std::optional<Feature> grad_query;
+    if (output_mask[0]) grad_query = q.new_empty(query.sizes());
+    if (output_mask[1]) grad_similarity = at::empty_like(weights_cl);
+    if (output_mask[0] || output_mask[1]) {
+      Backend::softmax_backward(
+          detail::channels_last(grad), weights_cl,
+          output_mask[1] ? &grad_similarity : nullptr, k,
+          grad_query ? &*grad_query : nullptr, g);
+    }
+    if (output_mask[1]) grad_key = gather(grad_similarity, q, k, g);
+    return {grad_query ? grad_query->tensor : at::Tensor(), grad_key};
   }
 
   static at::Tensor aggregate(const at::Tensor& weights,
@@ -173,45 +189,66 @@ struct SapaOps {
     TORCH_CHECK(weights.size(1) == g.taps(), "aggregate: weights ",
                 weights.sizes(), " must have kernel_size**2 = ", g.taps(),
                 " channels");
-    const auto v = feature(value);
+    const auto v = detail::feature(value);
     auto out = v.new_empty({value.size(0), value.size(1), g.H, g.W});
     Backend::window_sum(detail::channels_last(weights), v, out, g);
-    return result(out, value);
+    return out.tensor;
   }
 
   static std::tuple<at::Tensor, at::Tensor> aggregate_backward(
       const at::Tensor& grad, const at::Tensor& weights,
-      const at::Tensor& value, int64_t kernel_size) {
+      const at::Tensor& value, int64_t kernel_size, Mask output_mask) {
     const auto g = detail::geometry("aggregate_backward", "weights", weights,
                                     "value", value, kernel_size);
     detail::check_4d("aggregate_backward", "grad", grad);
     detail::check_same_shape("aggregate_backward", "grad", grad,
                              {value.size(0), value.size(1), g.H, g.W});
     const auto weights_cl = detail::channels_last(weights);
-    const auto v = feature(value), dout = feature(grad);
-    auto grad_weights = at::empty_like(weights_cl);
-    auto grad_value = v.new_empty(value.sizes());
-    Backend::window_dot(dout, v, grad_weights, g);
-    Backend::window_gather(weights_cl, dout, grad_value, g);
-    return {grad_weights, result(grad_value, value)};
+    const auto v = detail::feature(value), dout = detail::feature(grad);
+    at::Tensor grad_weights, grad_value;
+    if (output_mask[0]) {
+      grad_weights = at::empty_like(weights_cl);
+      Backend::window_dot(dout, v, grad_weights, g);
+    }
+    if (output_mask[1]) grad_value = gather(weights_cl, dout, v, g);
+    return {grad_weights, grad_value};
   }
 
  private:
-  static Feature feature(const at::Tensor& t) {
-    return detail::feature(t, Backend::kPlanar);
+  static at::Tensor similarity_impl(const char* op, const at::Tensor& query,
+                                    const at::Tensor& key,
+                                    int64_t kernel_size, bool softmax) {
+    const auto g = detail::geometry(op, "query", query, "key", key,
+                                    kernel_size);
+    TORCH_CHECK(query.size(1) == key.size(1), op,
+                ": query and key channels differ, query ", query.sizes(),
+                " vs key ", key.sizes());
+    auto out = at::empty({query.size(0), g.taps(), g.H, g.W},
+                         query.options().memory_format(
+                             at::MemoryFormat::ChannelsLast));
+    const auto q = detail::feature(query), k = detail::feature(key);
+    if (softmax) {
+      Backend::window_dot_softmax(q, k, out, g);
+    } else {
+      Backend::window_dot(q, k, out, g);
+    }
+    return out;
   }
-  // A backend that computes channels-last returns results in the layout of
-  // the corresponding input all the same.
-  static at::Tensor result(const Feature& f, const at::Tensor& like) {
-    if (Backend::kPlanar) return f.tensor;
-    return f.tensor.contiguous(like.suggest_memory_format());
+
+  // window_gather(t, a) into a new tensor shaped and laid out as low.
+  static at::Tensor gather(const at::Tensor& t, const Feature& a,
+                           const Feature& low, const WindowGeometry& g) {
+    auto out = low.new_empty({a.tensor.size(0), a.tensor.size(1), g.h, g.w});
+    Backend::window_gather(t, a, out, g);
+    return out.tensor;
   }
 };
 
-// Registers SapaOps<Backend> as the kernels of the sapa_mm ops for one
-// dispatch key; the dispatcher then picks the backend from the inputs' device.
-#define SAPA_MM_REGISTER_BACKEND(dispatch_key, Backend)                    \
-  TORCH_LIBRARY_IMPL(sapa_mm, dispatch_key, m) {                           \
+// Registers SapaOps<Backend> as the kernels of the window ops of library
+// `ns` for one dispatch key; the dispatcher then picks the backend from the
+// inputs' device.
+#define SAPA_MM_REGISTER_BACKEND(ns, dispatch_key, Backend)                \
+  TORCH_LIBRARY_IMPL(ns, dispatch_key, m) {                                \
     m.impl("similarity", &::sapa_mm::SapaOps<Backend>::similarity);        \
     m.impl("similarity_backward",                                          \
            &::sapa_mm::SapaOps<Backend>::similarity_backward);             \

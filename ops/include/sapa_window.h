@@ -62,17 +62,25 @@ struct WindowGeometry {
     return (y - ci + r) * K + (x - cj + r);
   }
 
+  // The first output row whose source row is >= ci (H for ci = h); output
+  // columns likewise.
+  SAPA_HOST_DEVICE int64_t first_row(int64_t ci) const {
+    return first_output(ci, h, H);
+  }
+  SAPA_HOST_DEVICE int64_t first_col(int64_t cj) const {
+    return first_output(cj, w, W);
+  }
   // Output rows [begin, end) whose source row is ci (at least one, as
   // H >= h); output columns likewise. These points share one window.
   SAPA_HOST_DEVICE void rows_of(int64_t ci, int64_t* begin,
                                 int64_t* end) const {
-    *begin = first_output(ci, h, H);
-    *end = first_output(ci + 1, h, H);
+    *begin = first_row(ci);
+    *end = first_row(ci + 1);
   }
   SAPA_HOST_DEVICE void cols_of(int64_t cj, int64_t* begin,
                                 int64_t* end) const {
-    *begin = first_output(cj, w, W);
-    *end = first_output(cj + 1, w, W);
+    *begin = first_col(cj);
+    *end = first_col(cj + 1);
   }
   // The most output rows that share one source row.
   SAPA_HOST_DEVICE int64_t max_rows_per_source() const {

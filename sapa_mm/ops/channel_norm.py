@@ -228,10 +228,12 @@ class _NormSimilarity(torch.autograd.Function):
         # similarity's backward gives s * dL/dLN(query) (the key is centred),
         # from which the LayerNorm's backward makes dL/dquery in place.
         grad_query, grad_key = torch.ops.sapa_mm.similarity_backward(
-            grad * s.to(grad.dtype), query, key, ctx.kernel_size)
-        grad_query.div_(s.to(grad_query.dtype))
-        torch.ops.sapa_mm.channel_norm_backward_(grad_query, query, mean,
-                                                 rstd)
+            grad * s.to(grad.dtype), query, key, ctx.kernel_size,
+            ctx.needs_input_grad[:2])
+        if grad_query is not None:
+            grad_query.div_(s.to(grad_query.dtype))
+            torch.ops.sapa_mm.channel_norm_backward_(grad_query, query, mean,
+                                                     rstd)
         return grad_query, grad_key, None, None
 
 

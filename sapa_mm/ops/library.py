@@ -11,7 +11,7 @@ named ops. Fake (meta) kernels and autograd are registered here for both
 cases.
 """
 import warnings
-from typing import Tuple
+from typing import List, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -27,14 +27,15 @@ NAMESPACE = 'sapa_mm'
 SCHEMAS = {
     'similarity': '(Tensor query, Tensor key, int kernel_size) -> Tensor',
     'similarity_backward': '(Tensor grad, Tensor query, Tensor key, '
-    'int kernel_size) -> (Tensor, Tensor)',
+    'int kernel_size, bool[2] output_mask) -> (Tensor, Tensor)',
     'similarity_softmax': '(Tensor query, Tensor key, int kernel_size) -> '
     'Tensor',
     'similarity_softmax_backward': '(Tensor grad, Tensor weights, '
-    'Tensor query, Tensor key, int kernel_size) -> (Tensor, Tensor)',
+    'Tensor query, Tensor key, int kernel_size, bool[2] output_mask) -> '
+    '(Tensor, Tensor)',
     'aggregate': '(Tensor weights, Tensor value, int kernel_size) -> Tensor',
     'aggregate_backward': '(Tensor grad, Tensor weights, Tensor value, '
-    'int kernel_size) -> (Tensor, Tensor)',
+    'int kernel_size, bool[2] output_mask) -> (Tensor, Tensor)',
     'channel_stats': '(Tensor x, float eps) -> (Tensor, Tensor)',
     'channel_stats_linear': '(Tensor x, Tensor weight, float eps) -> '
     '(Tensor, Tensor, Tensor)',
@@ -55,18 +56,24 @@ def _like(t: Tensor, like: Tensor) -> Tensor:
 
 
 # The reference, with the kernels' output memory formats. The backward passes
-# are composed exactly as in sapa_ops.h: window sums and their transposes.
+# are composed exactly as in sapa_ops.h: window sums and their transposes,
+# each computed only where output_mask asks for it (None otherwise).
 def _similarity_reference(query: Tensor, key: Tensor,
                           kernel_size: int) -> Tensor:
     return _channels_last(reference.similarity(query, key, kernel_size))
 
 
-def _similarity_backward_reference(grad: Tensor, query: Tensor, key: Tensor,
-                                   kernel_size: int) -> Tuple[Tensor, Tensor]:
-    grad_query = reference.aggregate(grad, key, kernel_size)
-    grad_key = reference.window_gather(grad, query, key.shape[2:],
-                                       kernel_size)
-    return _like(grad_query, query), _like(grad_key, key)
+def _similarity_backward_reference(
+        grad: Tensor, query: Tensor, key: Tensor, kernel_size: int,
+        output_mask: List[bool]) -> Tuple[Optional[Tensor], Optional[Tensor]]:
+    grad_query = grad_key = None
+    if output_mask[0]:
+        grad_query = _like(reference.aggregate(grad, key, kernel_size), query)
+    if output_mask[1]:
+        grad_key = _like(
+            reference.window_gather(grad, query, key.shape[2:], kernel_size),
+            key)
+    return grad_query, grad_key
 
 
 def _similarity_softmax_reference(query: Tensor, key: Tensor,
@@ -77,10 +84,11 @@ def _similarity_softmax_reference(query: Tensor, key: Tensor,
 
 def _similarity_softmax_backward_reference(
         grad: Tensor, weights: Tensor, query: Tensor, key: Tensor,
-        kernel_size: int) -> Tuple[Tensor, Tensor]:
+        kernel_size: int,
+        output_mask: List[bool]) -> Tuple[Optional[Tensor], Optional[Tensor]]:
     grad_similarity = weights * (grad - (grad * weights).sum(1, keepdim=True))
     return _similarity_backward_reference(grad_similarity, query, key,
-                                          kernel_size)
+                                          kernel_size, output_mask)
 
 
 def _aggregate_reference(weights: Tensor, value: Tensor,
@@ -88,13 +96,18 @@ def _aggregate_reference(weights: Tensor, value: Tensor,
     return _like(reference.aggregate(weights, value, kernel_size), value)
 
 
-def _aggregate_backward_reference(grad: Tensor, weights: Tensor,
-                                  value: Tensor,
-                                  kernel_size: int) -> Tuple[Tensor, Tensor]:
-    grad_weights = reference.similarity(grad, value, kernel_size)
-    grad_value = reference.window_gather(weights, grad, value.shape[2:],
-                                         kernel_size)
-    return _channels_last(grad_weights), _like(grad_value, value)
+def _aggregate_backward_reference(
+        grad: Tensor, weights: Tensor, value: Tensor, kernel_size: int,
+        output_mask: List[bool]) -> Tuple[Optional[Tensor], Optional[Tensor]]:
+    grad_weights = grad_value = None
+    if output_mask[0]:
+        grad_weights = _channels_last(
+            reference.similarity(grad, value, kernel_size))
+    if output_mask[1]:
+        grad_value = _like(
+            reference.window_gather(weights, grad, value.shape[2:],
+                                    kernel_size), value)
+    return grad_weights, grad_value
 
 
 _REFERENCE_KERNELS = {
@@ -187,24 +200,29 @@ def _aggregate_fake(weights: Tensor, value: Tensor,
 
 
 @torch.library.register_fake(f'{NAMESPACE}::similarity_backward')
-def _similarity_backward_fake(grad: Tensor, query: Tensor, key: Tensor,
-                              kernel_size: int) -> Tuple[Tensor, Tensor]:
-    return _empty(query, *query.shape), _empty(key, *key.shape)
+def _similarity_backward_fake(
+        grad: Tensor, query: Tensor, key: Tensor, kernel_size: int,
+        output_mask: List[bool]) -> Tuple[Optional[Tensor], Optional[Tensor]]:
+    return (_empty(query, *query.shape) if output_mask[0] else None,
+            _empty(key, *key.shape) if output_mask[1] else None)
 
 
 @torch.library.register_fake(f'{NAMESPACE}::similarity_softmax_backward')
-def _similarity_softmax_backward_fake(grad: Tensor, weights: Tensor,
-                                      query: Tensor, key: Tensor,
-                                      kernel_size: int
-                                      ) -> Tuple[Tensor, Tensor]:
-    return _similarity_backward_fake(grad, query, key, kernel_size)
+def _similarity_softmax_backward_fake(
+        grad: Tensor, weights: Tensor, query: Tensor, key: Tensor,
+        kernel_size: int,
+        output_mask: List[bool]) -> Tuple[Optional[Tensor], Optional[Tensor]]:
+    return _similarity_backward_fake(grad, query, key, kernel_size,
+                                     output_mask)
 
 
 @torch.library.register_fake(f'{NAMESPACE}::aggregate_backward')
-def _aggregate_backward_fake(grad: Tensor, weights: Tensor, value: Tensor,
-                             kernel_size: int) -> Tuple[Tensor, Tensor]:
-    return (_empty(weights, *weights.shape, memory_format=torch.channels_last),
-            _empty(value, *value.shape))
+def _aggregate_backward_fake(
+        grad: Tensor, weights: Tensor, value: Tensor, kernel_size: int,
+        output_mask: List[bool]) -> Tuple[Optional[Tensor], Optional[Tensor]]:
+    return (_empty(weights, *weights.shape, memory_format=torch.channels_last)
+            if output_mask[0] else None,
+            _empty(value, *value.shape) if output_mask[1] else None)
 
 
 @torch.library.register_fake(f'{NAMESPACE}::channel_stats')
@@ -234,7 +252,8 @@ def _channel_linear_norm_backward_fake(grad: Tensor, weight: Tensor, x: Tensor,
     return _empty(x, *x.shape)
 
 
-# Autograd: the backward ops return the gradients of both tensor inputs.
+# Autograd: the backward ops compute the gradients of the tensor inputs
+# that need one.
 def _save_inputs(ctx, inputs, output) -> None:
     first, second, kernel_size = inputs
     ctx.save_for_backward(first, second)
@@ -244,14 +263,14 @@ def _save_inputs(ctx, inputs, output) -> None:
 def _similarity_grad(ctx, grad: Tensor):
     query, key = ctx.saved_tensors
     grad_query, grad_key = torch.ops.sapa_mm.similarity_backward(
-        grad, query, key, ctx.kernel_size)
+        grad, query, key, ctx.kernel_size, ctx.needs_input_grad[:2])
     return grad_query, grad_key, None
 
 
 def _aggregate_grad(ctx, grad: Tensor):
     weights, value = ctx.saved_tensors
     grad_weights, grad_value = torch.ops.sapa_mm.aggregate_backward(
-        grad, weights, value, ctx.kernel_size)
+        grad, weights, value, ctx.kernel_size, ctx.needs_input_grad[:2])
     return grad_weights, grad_value, None
 
 
@@ -264,7 +283,7 @@ def _save_inputs_and_output(ctx, inputs, output) -> None:
 def _similarity_softmax_grad(ctx, grad: Tensor):
     weights, query, key = ctx.saved_tensors
     grad_query, grad_key = torch.ops.sapa_mm.similarity_softmax_backward(
-        grad, weights, query, key, ctx.kernel_size)
+        grad, weights, query, key, ctx.kernel_size, ctx.needs_input_grad[:2])
     return grad_query, grad_key, None
 
 
