@@ -5,10 +5,12 @@ low-res ``x`` (B, C, h, w) to the spatial size (H, W) of a high-res
 Heads and necks take an ``upsample_cfg`` and call
 :func:`build_guided_upsampler`, so swapping bilinear, nearest, CARAFE and
 SAPA is a config change. The fixed interpolations ignore the guide's content;
-CARAFE predicts its kernels from ``x``; SAPA compares ``x`` with the guide.
+CARAFE predicts its kernels from ``x``; IndexNet and A2U predict theirs from
+the guide; SAPA compares ``x`` with the guide.
 """
 from typing import Optional, Union
 
+import torch
 import torch.nn.functional as F
 from mmengine.registry import MODELS
 from torch import Tensor, nn
@@ -24,11 +26,40 @@ class GuidedUpsampler(nn.Module):
     ``guide``'s (H, W).
     """
 
-    def check_inputs(self, x: Tensor, guide: Tensor) -> None:
-        """Shapes and devices; the dtypes may differ (e.g. under autocast):
-        the guide gives the size, and SAPA casts what it computes with."""
+    def check_inputs(self,
+                     x: Tensor,
+                     guide: Tensor,
+                     in_channels: Optional[int] = None,
+                     guide_channels: Optional[int] = None) -> None:
+        """Shapes and devices, and the channels where given; the dtypes may
+        differ (e.g. under autocast): the guide gives the size, and SAPA
+        casts what it computes with."""
         name = type(self).__name__
         checks.check_pair(name, 'guide', guide, 'x', x, same_dtype=False)
+        if in_channels is not None:
+            checks.check_channels(name, 'x', x, in_channels, 'in_channels')
+        if guide_channels is not None:
+            checks.check_channels(name, 'guide', guide, guide_channels,
+                                  'guide_channels')
+
+
+def compute_dtype(x: Tensor) -> torch.dtype:
+    """The dtype an upsampler computes in: autocast's where it is on, else
+    x's."""
+    device_type = x.device.type
+    if torch.is_autocast_enabled(device_type):
+        return torch.get_autocast_dtype(device_type)
+    return x.dtype
+
+
+def pad_to_even(guide: Tensor) -> Tensor:
+    """``guide`` with one zero row (column) appended at the bottom (right)
+    where its height (width) is odd: the even size that the 2x upsamplers
+    written for exact 2x (IndexNet, A2U) work at before cropping."""
+    H, W = guide.shape[-2:]
+    if H % 2 == 0 and W % 2 == 0:
+        return guide
+    return F.pad(guide, (0, W % 2, 0, H % 2))
 
 
 @MODELS.register_module()
@@ -104,7 +135,8 @@ def build_guided_upsampler(cfg: Union[dict, None], in_channels: int,
     Args:
         cfg: ``dict(type=..., **kwargs)``. ``type`` is 'nearest', 'bilinear',
             'bicubic', 'carafe', or any registered :class:`GuidedUpsampler`
-            ('SAPA', 'SAPA-I', 'SAPA-B', 'SAPA-G', ...), or such a class.
+            ('SAPA', 'SAPA-I', 'SAPA-B', 'SAPA-G', 'IndexNet', 'A2U', ...),
+            or such a class.
         in_channels: channels of the low-res input ``x``.
         guide_channels: channels of the high-res guide.
 
