@@ -120,12 +120,13 @@ class A2U(GuidedUpsampler):
         B, Cg, H, W = guide.shape
         k, taps = self.encoder_kernel, 4 * self.up_kernel**2
         p = self.kernel_weights(F.adaptive_avg_pool2d(guide, 1))
+        pooled = F.adaptive_avg_pool2d(guide, k)  # u's and v's input
         channels = guide.reshape(1, B * Cg, H, W)
 
         def encode(encoder: nn.Conv2d, norm: nn.GroupNorm) -> Tensor:
             # The image's k x k kernel for each of its channels: one
             # depthwise conv over the batch's B * Cg channels.
-            kernel = encoder(F.adaptive_avg_pool2d(guide, k))
+            kernel = encoder(pooled)
             kernel = kernel.expand(B, Cg, k, k).reshape(B * Cg, 1, k, k)
             out = F.conv2d(channels, kernel, stride=2, padding=(k - 1) // 2,
                            groups=B * Cg)
