@@ -7,7 +7,8 @@
 Op level (batch 2, C=256, K=5) on the shapes the models use: each row
 upsamples x (B, C, h, w) to the guide's (H, W): nearest, bilinear, CARAFE
 (mmcv on CUDA, sapa-mm's reassembly elsewhere), SAPA-B on the pure-PyTorch
-reference, and SAPA-I/B/G on the compiled kernels. Forward (no grad) and
+reference, and SAPA-I/B/G on the compiled kernels; IndexNet and A2U on
+request (--rows ... indexnet a2u). Forward (no grad) and
 forward+backward times are medians over repeats after warm-up, the rows
 taking turns. Peak memory is the growth of the bytes held by tensors during
 a forward+backward after one warm-up call: CUDA's max_memory_allocated, or
@@ -41,7 +42,7 @@ import torch
 import torch.nn.functional as F
 
 import sapa_mm
-from sapa_mm.models import SAPA, GuidedCARAFE
+from sapa_mm.models import A2U, SAPA, GuidedCARAFE, IndexNet
 
 SHAPES = {  # name: ((h, w), (H, W))
     'segformer': ((64, 64), (128, 128)),        # SegFormer-B1@512, 1/8->1/4
@@ -51,6 +52,7 @@ SHAPES = {  # name: ((h, w), (H, W))
 }
 ROWS = ['nearest', 'bilinear', 'carafe', 'sapa-reference', 'sapa-i',
         'sapa-b', 'sapa-g']
+EXTRA_ROWS = ['indexnet', 'a2u']  # not run by default
 BATCH, CHANNELS, KERNEL = 2, 256, 5
 
 
@@ -62,6 +64,10 @@ def build_row(row: str):
                                           **kwargs)
     if row == 'carafe':
         return GuidedCARAFE(CHANNELS)
+    if row == 'indexnet':
+        return IndexNet(CHANNELS)
+    if row == 'a2u':
+        return A2U(CHANNELS)
     if row == 'sapa-reference':
         return SAPA(CHANNELS, variant='B', backend='reference')
     return SAPA(CHANNELS, variant=row[-1].upper(), backend='extension')
@@ -345,7 +351,8 @@ def main():
     parser.add_argument('--threads', type=int, default=torch.get_num_threads())
     parser.add_argument('--shapes', nargs='+', default=list(SHAPES),
                         choices=list(SHAPES))
-    parser.add_argument('--rows', nargs='+', default=ROWS, choices=ROWS)
+    parser.add_argument('--rows', nargs='+', default=ROWS,
+                        choices=ROWS + EXTRA_ROWS)
     parser.add_argument('--warmup', type=int, default=2)
     parser.add_argument('--repeats', type=int, default=10)
     parser.add_argument('--model-level', action='store_true')
