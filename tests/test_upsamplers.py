@@ -138,8 +138,12 @@ def test_sapa_constructor_errors(kwargs, match):
         SAPA(**kwargs)
 
 
-def test_sapa_forward_errors():
-    layer = SAPA(8, 4)
+@pytest.mark.parametrize('build', [
+    lambda: SAPA(8, 4), lambda: IndexNet(8, 4),
+    lambda: A2U(8, 4, norm_groups=2)
+], ids=['SAPA', 'IndexNet', 'A2U'])
+def test_forward_errors(build):
+    layer = build()
     x, guide = torch.randn(2, 8, 4, 4), torch.randn(2, 4, 8, 8)
     with pytest.raises(ValueError, match=r'x must have 8 channels .*\(2, 6'):
         layer(x[:, :6], guide)
@@ -149,6 +153,10 @@ def test_sapa_forward_errors():
         layer(x, guide[..., :3])
     with pytest.raises(ValueError, match='batch sizes differ'):
         layer(x, guide[:1])
+    with pytest.raises(ValueError, match=r'must be 4-D .*guide.shape=\(4,'):
+        layer(x, guide[0])
+    with pytest.raises(TypeError, match='floating point'):
+        layer(x.long(), guide)
 
 
 @pytest.mark.parametrize('dtype', [torch.bfloat16, torch.float16])
@@ -465,45 +473,40 @@ BASELINE_SIZES = [(3, 4, 6, 8), (3, 4, 5, 7), (2, 2, 3, 4), (2, 3, 7, 9),
                   (1, 1, 2, 2)]
 
 
-@pytest.mark.parametrize('h,w,H,W', BASELINE_SIZES)
-@pytest.mark.parametrize('training', [True, False])
-def test_indexnet_matches_its_steps(h, w, H, W, training):
-    layer = randomize(IndexNet(5, 6)).train(training)
-    x = torch.randn(2, 5, h, w, dtype=torch.float64, requires_grad=True)
-    guide = torch.randn(2, 6, H, W, dtype=torch.float64, requires_grad=True)
+def assert_matches_steps(layer, by_steps, sizes):
+    """The layer and its steps written out: the output (B, C, H, W) and the
+    gradients of x, the guide and the parameters, in float64."""
+    (C, h, w), (Cg, H, W) = sizes
+    x = torch.randn(2, C, h, w, dtype=torch.float64, requires_grad=True)
+    guide = torch.randn(2, Cg, H, W, dtype=torch.float64, requires_grad=True)
     out = layer(x, guide)
-    expected = indexnet_by_steps(layer, x, guide)
-    assert out.shape == (2, 5, H, W)
+    expected = by_steps(layer, x, guide)
+    assert out.shape == (2, C, H, W)
     torch.testing.assert_close(out, expected)
     grad = torch.randn_like(out)
     params = [x, guide, *layer.parameters()]
     for a, b in zip(torch.autograd.grad(out, params, grad),
                     torch.autograd.grad(expected, params, grad)):
         torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize('h,w,H,W', BASELINE_SIZES)
+@pytest.mark.parametrize('training', [True, False])
+def test_indexnet_matches_its_steps(h, w, H, W, training):
+    layer = randomize(IndexNet(5, 6)).train(training)
+    assert_matches_steps(layer, indexnet_by_steps, ((5, h, w), (6, H, W)))
 
 
 @pytest.mark.parametrize('h,w,H,W', BASELINE_SIZES)
 def test_a2u_matches_its_steps(h, w, H, W):
     layer = randomize(A2U(3, 4, norm_groups=2))
-    x = torch.randn(2, 3, h, w, dtype=torch.float64, requires_grad=True)
-    guide = torch.randn(2, 4, H, W, dtype=torch.float64, requires_grad=True)
-    out = layer(x, guide)
-    expected = a2u_by_steps(layer, x, guide)
-    assert out.shape == (2, 3, H, W)
-    torch.testing.assert_close(out, expected)
-    grad = torch.randn_like(out)
-    params = [x, guide, *layer.parameters()]
-    for a, b in zip(torch.autograd.grad(out, params, grad),
-                    torch.autograd.grad(expected, params, grad)):
-        torch.testing.assert_close(a, b)
+    assert_matches_steps(layer, a2u_by_steps, ((3, h, w), (4, H, W)))
 
 
 def test_a2u_other_kernel_sizes():
     layer = randomize(A2U(3, 4, up_kernel=5, encoder_kernel=3,
                           norm_groups=4))
-    x = torch.randn(1, 3, 3, 4, dtype=torch.float64)
-    guide = torch.randn(1, 4, 5, 8, dtype=torch.float64)
-    torch.testing.assert_close(layer(x, guide), a2u_by_steps(layer, x, guide))
+    assert_matches_steps(layer, a2u_by_steps, ((3, 3, 4), (4, 5, 8)))
 
 
 @pytest.mark.parametrize('cls', [IndexNet, A2U])
@@ -570,24 +573,6 @@ def test_baseline_constructor_errors(kwargs, match):
 
 
 @pytest.mark.parametrize('cls', [IndexNet, A2U])
-def test_baseline_forward_errors(cls):
-    layer = cls(32, 64)
-    x, guide = torch.randn(2, 32, 4, 4), torch.randn(2, 64, 8, 8)
-    with pytest.raises(ValueError, match=r'x must have 32 channels .*\(2, 16'):
-        layer(x[:, :16], guide)
-    with pytest.raises(ValueError, match='guide must have 64 channels'):
-        layer(x, guide[:, :32])
-    with pytest.raises(ValueError, match='batch sizes differ'):
-        layer(x, guide[:1])
-    with pytest.raises(ValueError, match='at least'):
-        layer(x, guide[..., :3])
-    with pytest.raises(ValueError, match=r'must be 4-D .*guide.shape=\(64,'):
-        layer(x, guide[0])
-    with pytest.raises(TypeError, match='floating point'):
-        layer(x.long(), guide)
-
-
-@pytest.mark.parametrize('cls', [IndexNet, A2U])
 def test_baselines_low_precision_and_autocast(cls):
     layer = cls(32).eval()
     x, guide = torch.randn(2, 32, 5, 6), torch.randn(2, 32, 9, 12)
@@ -641,3 +626,17 @@ def test_baselines_on_cuda(cls):
                                    rtol=1e-4)
         for a, b in zip(grads_cuda, grads):
             torch.testing.assert_close(a.cpu(), b, atol=1e-3, rtol=1e-3)
+
+
+def test_indexnet_norm_cfg():
+    """norm_cfg as OpenMMLab writes it; a config's SyncBN becomes BN where
+    the tools run on CPU, as the models' own."""
+    from sapa_mm.engine import _replace_sync_bn
+    cfg = dict(type='IndexNet', norm_cfg=dict(type='SyncBN', momentum=0.01,
+                                              requires_grad=False))
+    bn = build_guided_upsampler(cfg, 8, 8).index_net[1]
+    assert isinstance(bn, torch.nn.SyncBatchNorm) and bn.momentum == 0.01
+    assert not any(p.requires_grad for p in bn.parameters())
+    _replace_sync_bn(cfg)
+    bn = build_guided_upsampler(cfg, 8, 8).index_net[1]
+    assert type(bn) is torch.nn.BatchNorm2d

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from ..ops import checks
 from ..ops.functional import aggregate
-from .guided import GuidedUpsampler, compute_dtype, pad_to_even
+from .guided import EvenSizeUpsampler
 
 try:  # mmcv's CUDA op where mmcv is installed, as for the CARAFE row
     from .carafe import reassemble
@@ -19,7 +19,7 @@ except ImportError:  # without mmcv: the SAPA aggregate kernels everywhere
 
 
 @MODELS.register_module()
-class A2U(GuidedUpsampler):
+class A2U(EvenSizeUpsampler):
     """Affinity-aware upsampling: CARAFE's reassembly of ``x`` with s x s
     kernels predicted from the second-order affinity of the guide, in the
     setting of the SAPA paper (k x k encoder kernels shared across channels,
@@ -41,8 +41,9 @@ class A2U(GuidedUpsampler):
        (:func:`~sapa_mm.models.carafe.reassemble`: mmcv's op on CUDA, the
        SAPA aggregate kernels elsewhere, as for the CARAFE row).
 
-    Sizes other than an exact 2x: the guide is zero-padded at the
-    bottom/right to even (H', W') = (H + H % 2, W + W % 2), the kernels are
+    Sizes other than an exact 2x: as every
+    :class:`~sapa_mm.models.guided.EvenSizeUpsampler`, the guide is
+    zero-padded at the bottom/right to even (H', W'), the kernels are
     predicted and the output reassembled at (H', W'), then cropped to
     (H, W). Output point (i, j) reassembles the s x s window of x around
     (floor(i * h / H'), floor(j * w / W')): CARAFE's (i // 2, j // 2) for
@@ -80,20 +81,15 @@ class A2U(GuidedUpsampler):
                  up_kernel: int = 3,
                  encoder_kernel: int = 6,
                  norm_groups: int = 32) -> None:
-        super().__init__()
-        guide_channels = in_channels if guide_channels is None else \
-            guide_channels
-        checks.check_positive_ints('A2U', in_channels=in_channels,
-                                   guide_channels=guide_channels,
-                                   encoder_kernel=encoder_kernel,
+        super().__init__(in_channels, guide_channels)
+        guide_channels = self.guide_channels
+        checks.check_positive_ints('A2U', encoder_kernel=encoder_kernel,
                                    norm_groups=norm_groups)
         checks.check_kernel_size('A2U', up_kernel)
         if guide_channels % norm_groups != 0:
             raise ValueError(f'A2U: norm_groups must divide guide_channels '
                              f'(GroupNorm), got norm_groups={norm_groups}, '
                              f'guide_channels={guide_channels}')
-        self.in_channels = in_channels
-        self.guide_channels = guide_channels
         self.up_kernel = up_kernel
         self.encoder_kernel = encoder_kernel
         self.norm_groups = norm_groups
@@ -113,10 +109,8 @@ class A2U(GuidedUpsampler):
                 m.reset_parameters()
 
     def kernels(self, guide: Tensor) -> Tensor:
-        """The normalised reassembly kernels (B, s^2, H', W') of a guide
-        (B, Cg, H, W), at the even size (H', W') (see the class
-        docstring)."""
-        guide = pad_to_even(guide)
+        """The normalised reassembly kernels (B, s^2, H, W) of a guide
+        (B, Cg, H, W) of even size."""
         B, Cg, H, W = guide.shape
         k, taps = self.encoder_kernel, 4 * self.up_kernel**2
         p = self.kernel_weights(F.adaptive_avg_pool2d(guide, 1))
@@ -143,24 +137,14 @@ class A2U(GuidedUpsampler):
             groups=B).reshape(B, taps, H // 2, W // 2)
         return torch.sigmoid(F.pixel_shuffle(logits, 2)).softmax(1)
 
-    def forward(self, x: Tensor, guide: Tensor) -> Tensor:
-        """Upsamples x (B, C, h, w) to guide's (H, W): (B, C, H, W) in the
-        compute dtype (autocast's where it is on, else x's)."""
-        self.check_inputs(x, guide, self.in_channels, self.guide_channels)
-        dtype = compute_dtype(x)
-        H, W = guide.shape[-2:]
-        masks = self.kernels(guide).to(dtype)
-        x = x.to(dtype)
+    def upsample_even(self, x: Tensor, guide: Tensor) -> Tensor:
+        masks = self.kernels(guide).to(x.dtype)
         h, w = x.shape[-2:]
         if masks.shape[-2:] == (2 * h, 2 * w):
-            out = reassemble(x, masks, self.up_kernel, 1, 2)
-        else:
-            out = aggregate(masks, x, self.up_kernel)
-        return out[..., :H, :W]
+            return reassemble(x, masks, self.up_kernel, 1, 2)
+        return aggregate(masks, x, self.up_kernel)  # any other ratio
 
     def extra_repr(self) -> str:
-        return (f'in_channels={self.in_channels}, '
-                f'guide_channels={self.guide_channels}, '
-                f'up_kernel={self.up_kernel}, '
+        return (f'{super().extra_repr()}, up_kernel={self.up_kernel}, '
                 f'encoder_kernel={self.encoder_kernel}, '
                 f'norm_groups={self.norm_groups}')

@@ -52,14 +52,49 @@ def compute_dtype(x: Tensor) -> torch.dtype:
     return x.dtype
 
 
-def pad_to_even(guide: Tensor) -> Tensor:
-    """``guide`` with one zero row (column) appended at the bottom (right)
-    where its height (width) is odd: the even size that the 2x upsamplers
-    written for exact 2x (IndexNet, A2U) work at before cropping."""
-    H, W = guide.shape[-2:]
-    if H % 2 == 0 and W % 2 == 0:
-        return guide
-    return F.pad(guide, (0, W % 2, 0, H % 2))
+class EvenSizeUpsampler(GuidedUpsampler):
+    """Base of the upsamplers written for an exact 2x whose upsampling is
+    predicted from the guide (IndexNet, A2U), for any size: the guide is
+    zero-padded at the bottom/right to the even (H', W') = (H + H % 2,
+    W + W % 2), :meth:`upsample_even` computes the output at (H', W'), and
+    it is cropped to the guide's (H, W). For H' = 2h, i.e. H = 2h or the odd
+    H = 2h - 1 of stride-2 encoders (mmseg's 'whole' test mode: 86x64 under
+    171x128), this is the authors' 2x followed by a crop, as the CARAFE row
+    does.
+
+    Args:
+        in_channels: channels C of ``x``.
+        guide_channels: channels Cg of the guide; defaults to ``in_channels``.
+    """
+
+    def __init__(self, in_channels: int,
+                 guide_channels: Optional[int] = None) -> None:
+        super().__init__()
+        guide_channels = in_channels if guide_channels is None else \
+            guide_channels
+        checks.check_positive_ints(type(self).__name__,
+                                   in_channels=in_channels,
+                                   guide_channels=guide_channels)
+        self.in_channels = in_channels
+        self.guide_channels = guide_channels
+
+    def upsample_even(self, x: Tensor, guide: Tensor) -> Tensor:
+        """x (B, C, h, w) upsampled to the size (H', W') of the padded guide
+        (B, Cg, H', W'), in x's dtype."""
+        raise NotImplementedError
+
+    def forward(self, x: Tensor, guide: Tensor) -> Tensor:
+        """Upsamples x (B, C, h, w) to guide's (H, W): (B, C, H, W) in the
+        compute dtype (autocast's where it is on, else x's)."""
+        self.check_inputs(x, guide, self.in_channels, self.guide_channels)
+        H, W = guide.shape[-2:]
+        if H % 2 or W % 2:
+            guide = F.pad(guide, (0, W % 2, 0, H % 2))
+        return self.upsample_even(x.to(compute_dtype(x)), guide)[..., :H, :W]
+
+    def extra_repr(self) -> str:
+        return (f'in_channels={self.in_channels}, '
+                f'guide_channels={self.guide_channels}')
 
 
 @MODELS.register_module()

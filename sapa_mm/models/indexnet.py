@@ -8,9 +8,8 @@ from mmengine.model.weight_init import constant_init, kaiming_init
 from mmengine.registry import MODELS
 from torch import Tensor, nn
 
-from ..ops import checks
 from ..ops.functional import nearest_upsample
-from .guided import GuidedUpsampler, compute_dtype, pad_to_even
+from .guided import EvenSizeUpsampler
 
 #: The norm_cfg types IndexNet builds (torch's classes, no mmcv needed).
 NORM_LAYERS = {'BN': nn.BatchNorm2d, 'SyncBN': nn.SyncBatchNorm}
@@ -32,7 +31,7 @@ def build_norm(op: str, cfg: dict, num_features: int) -> nn.Module:
 
 
 @MODELS.register_module()
-class IndexNet(GuidedUpsampler):
+class IndexNet(EvenSizeUpsampler):
     """IndexNet's holistic index block (nonlinear, with context), applied as
     index-guided unpooling of ``x`` under the guide.
 
@@ -45,10 +44,11 @@ class IndexNet(GuidedUpsampler):
     3. output = index map * nearest-2x(x), the map broadcast over C channels.
 
     Sizes other than an exact 2x (mmseg's 'whole' test mode gives e.g. an
-    86x64 ``x`` under a 171x128 guide): the guide is zero-padded at the
-    bottom/right to even (H', W') = (H + H % 2, W + W % 2) (one extra zero
+    86x64 ``x`` under a 171x128 guide): as every
+    :class:`~sapa_mm.models.guided.EvenSizeUpsampler`, the guide is
+    zero-padded at the bottom/right to even (H', W') (one extra zero
     row/column beside the 4x4 conv's own padding), the output is computed at
-    (H', W') and cropped to (H, W). Output point (i, j) then multiplies x at
+    (H', W') and cropped to (H, W). Output point (i, j) multiplies x at
     (floor(i * h / H'), floor(j * w / W')) (:func:`nearest_upsample`), i.e.
     (i // 2, j // 2) for H' = 2h, which covers H = 2h and the odd H = 2h - 1
     of stride-2 encoders: the authors' 2x followed by a crop, as the CARAFE
@@ -80,19 +80,13 @@ class IndexNet(GuidedUpsampler):
                  in_channels: int,
                  guide_channels: Optional[int] = None,
                  norm_cfg: dict = dict(type='BN')) -> None:
-        super().__init__()
-        guide_channels = in_channels if guide_channels is None else \
-            guide_channels
-        checks.check_positive_ints('IndexNet', in_channels=in_channels,
-                                   guide_channels=guide_channels)
-        self.in_channels = in_channels
-        self.guide_channels = guide_channels
-        self.norm_cfg = dict(norm_cfg) if isinstance(norm_cfg,
-                                                     dict) else norm_cfg
+        super().__init__(in_channels, guide_channels)
+        guide_channels = self.guide_channels
+        norm = build_norm('IndexNet', norm_cfg, 2 * guide_channels)
+        self.norm_cfg = dict(norm_cfg)
         self.index_net = nn.Sequential(
             nn.Conv2d(guide_channels, 2 * guide_channels, kernel_size=4,
-                      stride=2, padding=1, bias=False),
-            build_norm('IndexNet', self.norm_cfg, 2 * guide_channels),
+                      stride=2, padding=1, bias=False), norm,
             nn.ReLU6(inplace=True),
             nn.Conv2d(2 * guide_channels, 4, kernel_size=1, bias=False))
         self.init_weights()
@@ -109,22 +103,14 @@ class IndexNet(GuidedUpsampler):
                 constant_init(m, 1)
 
     def index_map(self, guide: Tensor) -> Tensor:
-        """The index map (B, 1, H', W') of a guide (B, Cg, H, W), at the even
-        size (H', W') (see the class docstring), in (0, 1)."""
-        logits = self.index_net(pad_to_even(guide))
+        """The index map (B, 1, H, W) of a guide (B, Cg, H, W) of even size,
+        in (0, 1)."""
+        logits = self.index_net(guide)
         return torch.sigmoid(F.pixel_shuffle(torch.sigmoid(logits), 2))
 
-    def forward(self, x: Tensor, guide: Tensor) -> Tensor:
-        """Upsamples x (B, C, h, w) to guide's (H, W): (B, C, H, W) in the
-        compute dtype (autocast's where it is on, else x's)."""
-        self.check_inputs(x, guide, self.in_channels, self.guide_channels)
-        dtype = compute_dtype(x)
-        H, W = guide.shape[-2:]
-        index = self.index_map(guide).to(dtype)
-        out = index * nearest_upsample(x.to(dtype), index.shape[-2:])
-        return out[..., :H, :W]
+    def upsample_even(self, x: Tensor, guide: Tensor) -> Tensor:
+        index = self.index_map(guide).to(x.dtype)
+        return index * nearest_upsample(x, index.shape[-2:])
 
     def extra_repr(self) -> str:
-        return (f'in_channels={self.in_channels}, '
-                f'guide_channels={self.guide_channels}, '
-                f'norm_cfg={self.norm_cfg}')
+        return f'{super().extra_repr()}, norm_cfg={self.norm_cfg}'
