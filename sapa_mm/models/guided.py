@@ -81,7 +81,8 @@ class EvenSizeUpsampler(GuidedUpsampler):
     def upsample_even(self, x: Tensor, guide: Tensor) -> Tensor:
         """x (B, C, h, w) upsampled to the size (H', W') of the padded guide
         (B, Cg, H', W'), in x's dtype."""
-        raise NotImplementedError
+        raise NotImplementedError(
+            f'{type(self).__name__} must implement upsample_even(x, guide)')
 
     def forward(self, x: Tensor, guide: Tensor) -> Tensor:
         """Upsamples x (B, C, h, w) to guide's (H, W): (B, C, H, W) in the
