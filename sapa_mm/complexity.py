@@ -8,6 +8,11 @@ accounting, fixed interpolations (``F.interpolate``) and the LayerNorms
 inside SAPA upsamplers are not counted: the paper's deltas are exactly the
 similarity, the aggregation and the q/k projections (SegFormer-B1: SAPA-I
 +0.75G, SAPA-B +1.02G) or CARAFE's convolutions and reassembly (+1.45G).
+Inside every guided upsampler, normalisations and pooling are not counted
+either, and inside IndexNet and A2U each product of two tensors counts one
+FLOP per element (IndexNet's index map times the upsampled feature, A2U's
+two channel-wise results): the accounting that gives the paper's IndexNet
+(+30.65G) and A2U (+0.41G) deltas; see their docstrings.
 Parameters are the trainable ones, as mmcv 1.x counted them (frozen
 backbone stages are left out; Faster R-CNN R50-FPN: 41.53M). Models are
 built without loading pretrained weights and traced on CPU.
@@ -24,7 +29,7 @@ from mmengine.registry import MODELS, init_default_scope
 from mmengine.structures import BaseDataElement
 from torch import nn
 
-from .models import SAPA
+from .models import A2U, GuidedUpsampler, IndexNet
 
 
 def _outputs_times_channels(inputs, outputs) -> int:
@@ -38,6 +43,15 @@ def _outputs_times_channels(inputs, outputs) -> int:
 
 def _uncounted(inputs, outputs) -> int:
     return 0
+
+
+def _tensor_product(inputs, outputs) -> int:
+    # One per output element where both factors are tensors of at least one
+    # dim: a product with a scalar is a scaling, and the tracer records the
+    # size arithmetic of reshapes (B * C) as products of 0-dim tensors.
+    if not all(get_shape(v) for v in inputs[:2]):
+        return 0
+    return prod(get_shape(outputs[0]))
 
 
 #: FlopAnalyzer handles: the sapa_mm ops, SAPA's LayerNorm folded into its
@@ -54,7 +68,19 @@ FLOP_HANDLES = {
     'aten::upsample_nearest2d': _uncounted,
     'aten::upsample_bilinear2d': _uncounted,
     'aten::upsample_bicubic2d': _uncounted,
+    # Counted inside IndexNet and A2U only (see count_flops).
+    'aten::mul': _tensor_product,
 }
+
+#: Operators of mmengine's default handles that the paper leaves out inside
+#: guided upsamplers: normalisations (SAPA's LayerNorms, IndexNet's
+#: BatchNorm, A2U's GroupNorms) and A2U's pooling.
+UNCOUNTED_IN_UPSAMPLERS = ('layer_norm', 'batch_norm', 'group_norm',
+                           'adaptive_avg_pool2d')
+#: Upsamplers whose tensor products are counted; elsewhere they are not
+#: (the OpenMMLab counters' default, which the existing rows, SAPA-G's gate
+#: included, are measured with).
+COUNTS_PRODUCTS = (IndexNet, A2U)
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -64,16 +90,21 @@ def count_parameters(model: nn.Module) -> int:
 
 
 def count_flops(model: nn.Module, inputs: Tuple) -> int:
-    """FLOPs (multiply-accumulates) of ``model(*inputs)``, without the
-    LayerNorms of SAPA upsamplers (the paper's accounting)."""
+    """FLOPs (multiply-accumulates) of ``model(*inputs)`` with the paper's
+    accounting inside guided upsamplers: no normalisation or pooling, and
+    the tensor products of IndexNet and A2U one per element."""
     analyzer = FlopAnalyzer(model, inputs).set_op_handle(**FLOP_HANDLES)
     analyzer.unsupported_ops_warnings(False)
     analyzer.uncalled_modules_warnings(False)
     by_module = analyzer.by_module_and_operator()
-    uncounted = sum(
-        by_module.get(name, {}).get('layer_norm', 0)
-        for name, module in model.named_modules() if isinstance(module, SAPA))
-    return analyzer.total() - uncounted
+    total = analyzer.total() - by_module[''].get('mul', 0)
+    for name, module in model.named_modules():
+        if isinstance(module, GuidedUpsampler):
+            counts = by_module.get(name, {})
+            total -= sum(counts.get(op, 0) for op in UNCOUNTED_IN_UPSAMPLERS)
+            if isinstance(module, COUNTS_PRODUCTS):
+                total += counts.get('mul', 0)
+    return total
 
 
 class _TensorForward(nn.Module):

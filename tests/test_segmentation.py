@@ -20,13 +20,14 @@ from sapa_mm.models import (GuidedMSDeformAttnPixelDecoder,  # noqa: E402
                             GuidedPixelDecoder, GuidedSegformerHead)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+UPSAMPLERS = ['carafe', 'indexnet', 'a2u', 'sapa-i', 'sapa-b', 'sapa-g']
 TABLES = {
     'segformer': ('segformer_mit-b1-{}_8xb2-160k_ade20k-512x512.py',
-                  ['bilinear', 'carafe', 'sapa-i', 'sapa-b', 'sapa-g']),
+                  ['bilinear', *UPSAMPLERS]),
     'maskformer': ('maskformer_swin-b-in22k-{}_8xb2-160k_ade20k-640x640.py',
-                   ['nearest', 'carafe', 'sapa-i', 'sapa-b', 'sapa-g']),
+                   ['nearest', *UPSAMPLERS]),
     'mask2former': ('mask2former_swin-b-in22k-{}_8xb2-160k_ade20k-640x640.py',
-                    ['bilinear', 'carafe', 'sapa-i', 'sapa-b', 'sapa-g']),
+                    ['bilinear', *UPSAMPLERS]),
 }
 CONFIGS = [(table, row) for table, (_, rows) in TABLES.items()
            for row in rows]
@@ -51,10 +52,13 @@ def test_every_row_has_a_config():
         assert found == sorted(config_path(table, row) for row in rows)
 
 
-@pytest.mark.parametrize('upsample', ['bilinear', 'carafe', 'SAPA-B'])
+@pytest.mark.parametrize('upsample', [
+    dict(type='bilinear'), dict(type='carafe'), dict(type='IndexNet'),
+    dict(type='A2U', norm_groups=8), dict(type='SAPA-B')
+])
 def test_guided_segformer_head_cascade(upsample):
     head = GuidedSegformerHead(
-        upsample_cfg=dict(type=upsample), in_channels=[8, 16, 24, 32],
+        upsample_cfg=upsample, in_channels=[8, 16, 24, 32],
         in_index=[0, 1, 2, 3], channels=16, num_classes=5)
     head.init_weights()
     # stage i has i steps: 0 + 1 + 2 + 3 = 6 upsamplers
@@ -190,9 +194,11 @@ def test_segformer_complexity_matches_the_ade20k_table():
     table = [line.split(' | ')[1:] for line in
              format_table(rows, results).splitlines()[2:]]
     cells = [[c.strip(' |') for c in line] for line in table]
-    # The authors' deltas: CARAFE +1.45/+0.44, SAPA-I +0.75/+0.00,
-    # SAPA-B +1.02/+0.1 (SAPA-G: see the README). mmseg's SegFormer-B1
-    # itself counts 15.96 G / 13.72 M here (the authors' code: 15.91/13.74).
-    assert cells[1:4] == [['+1.45', '+0.44'], ['+0.75', '+0.00'],
+    # The authors' deltas: CARAFE +1.45/+0.44, IndexNet +30.65/+12.60, A2U
+    # +0.41/+0.06, SAPA-I +0.75/+0.00, SAPA-B +1.02/+0.1 (SAPA-G: see the
+    # README). mmseg's SegFormer-B1 itself counts 15.96 G / 13.72 M here (the
+    # authors' code: 15.91/13.74).
+    assert cells[1:6] == [['+1.45', '+0.44'], ['+30.65', '+12.60'],
+                          ['+0.41', '+0.06'], ['+0.75', '+0.00'],
                           ['+1.02', '+0.10']]
     assert cells[0] == ['15.96', '13.72']

@@ -132,6 +132,21 @@ def test_reproduce_two_rows_with_kill_and_rerun(tmp_path, mini_data):
     assert 'no evidence' in markdown
 
 
+def test_reproduce_tables_name_existing_configs():
+    """Every row of every table (the seed's nearest/bilinear, CARAFE,
+    IndexNet, A2U and SAPA rows) has its config and the paper's cells."""
+    from sapa_mm.reproduce import TABLES
+    for name, spec in TABLES.items():
+        rows = list(spec['rows'])
+        assert rows[1:] == ['carafe', 'indexnet', 'a2u', 'sapa-i', 'sapa-b',
+                            'sapa-g'], name
+        for row, (label, metrics, flops, params) in spec['rows'].items():
+            path = osp.join(ROOT, spec['config'].format(row))
+            assert osp.exists(path), path
+            assert len(metrics) == len(spec['metrics']) and params
+            assert (flops is None) == (name == 'faster-rcnn-coco')
+
+
 def test_dist_train_two_processes_gloo(tmp_path, mini_data):
     work_dir = str(tmp_path / 'dist')
     env = dict(os.environ, PYTHON=sys.executable, PORT='29533')

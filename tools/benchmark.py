@@ -7,11 +7,11 @@
 Op level (batch 2, C=256, K=5) on the shapes the models use: each row
 upsamples x (B, C, h, w) to the guide's (H, W): nearest, bilinear, CARAFE
 (mmcv on CUDA, sapa-mm's reassembly elsewhere; needs mmcv), SAPA-B on the
-pure-PyTorch reference, SAPA-I/B/G on the compiled kernels, and on CUDA
-SAPA-B on the simple CUDA kernels (sapa-b-simple, SAPA_MM_CUDA_KERNELS=simple)
-beside the fast ones. Forward (no grad) and
-forward+backward times are medians over repeats after warm-up, the rows
-taking turns. Peak memory is the growth of the bytes held by tensors during
+pure-PyTorch reference, SAPA-I/B/G on the compiled kernels, on CUDA SAPA-B
+on the simple CUDA kernels (sapa-b-simple, SAPA_MM_CUDA_KERNELS=simple)
+beside the fast ones, and IndexNet and A2U on request (--rows ... indexnet
+a2u). Forward (no grad) and forward+backward times are medians over repeats
+after warm-up, the rows taking turns. Peak memory is the growth of the bytes held by tensors during
 a forward+backward after one warm-up call: CUDA's max_memory_allocated, or
 on CPU the same count from the allocation events of c10's CPU allocator. On
 CPU the peak RSS growth of the same call in a fresh process (sampled), which
@@ -45,7 +45,7 @@ import torch
 import torch.nn.functional as F
 
 import sapa_mm
-from sapa_mm.models import SAPA
+from sapa_mm.models import A2U, SAPA, IndexNet
 
 SHAPES = {  # name: ((h, w), (H, W))
     'segformer': ((64, 64), (128, 128)),        # SegFormer-B1@512, 1/8->1/4
@@ -55,6 +55,7 @@ SHAPES = {  # name: ((h, w), (H, W))
 }
 ROWS = ['nearest', 'bilinear', 'carafe', 'sapa-reference', 'sapa-i',
         'sapa-b', 'sapa-g', 'sapa-b-simple']
+EXTRA_ROWS = ['indexnet', 'a2u']  # not run by default
 BATCH, CHANNELS, KERNEL = 2, 256, 5
 
 
@@ -67,6 +68,10 @@ def build_row(row: str):
     if row == 'carafe':
         from sapa_mm.models.carafe import GuidedCARAFE
         return GuidedCARAFE(CHANNELS)
+    if row == 'indexnet':
+        return IndexNet(CHANNELS)
+    if row == 'a2u':
+        return A2U(CHANNELS)
     if row == 'sapa-reference':
         return SAPA(CHANNELS, variant='B', backend='reference')
     # sapa-b-simple: SAPA-B, run under ROW_ENVIRONMENT.
@@ -395,9 +400,9 @@ def main():
     parser.add_argument('--shapes', nargs='+', default=list(SHAPES),
                         choices=list(SHAPES))
     parser.add_argument(
-        '--rows', nargs='+', choices=ROWS,
-        help='default: all that apply (sapa-b-simple on CUDA, carafe where '
-        'mmcv is installed)')
+        '--rows', nargs='+', choices=ROWS + EXTRA_ROWS,
+        help='default: all of ROWS that apply (sapa-b-simple on CUDA, carafe '
+        'where mmcv is installed)')
     parser.add_argument('--warmup', type=int, default=2)
     parser.add_argument('--repeats', type=int, default=10)
     parser.add_argument('--model-level', action='store_true')

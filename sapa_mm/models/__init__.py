@@ -1,16 +1,20 @@
 """Modules: the guided upsamplers (mmengine's root ``MODELS``, where
 ``build_upsample_layer`` looks) and, where mmcv / mmdet / mmseg are
 installed, CARAFE, the necks and pixel decoders (mmdet's ``MODELS``) and
-decode heads (mmseg's). SAPA and the guided interface need mmengine alone."""
+decode heads (mmseg's). SAPA, IndexNet, A2U and the guided interface need
+mmengine alone (A2U's reassembly takes mmcv's CUDA op where mmcv is
+installed)."""
 from importlib.util import find_spec
 
+from .a2u import A2U
 from .guided import (GuidedResize, GuidedUpsampler, build_guided_upsampler,
                      init_guided_upsamplers)
+from .indexnet import IndexNet
 from .sapa import SAPA, SAPAB, SAPAG, SAPAI
 
 __all__ = [
-    'GuidedResize', 'GuidedUpsampler', 'SAPA', 'SAPAB', 'SAPAG', 'SAPAI',
-    'build_guided_upsampler', 'init_guided_upsamplers'
+    'A2U', 'GuidedResize', 'GuidedUpsampler', 'IndexNet', 'SAPA', 'SAPAB',
+    'SAPAG', 'SAPAI', 'build_guided_upsampler', 'init_guided_upsamplers'
 ]
 
 if find_spec('mmcv') is not None:

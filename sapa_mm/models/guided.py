@@ -5,10 +5,12 @@ low-res ``x`` (B, C, h, w) to the spatial size (H, W) of a high-res
 Heads and necks take an ``upsample_cfg`` and call
 :func:`build_guided_upsampler`, so swapping bilinear, nearest, CARAFE and
 SAPA is a config change. The fixed interpolations ignore the guide's content;
-CARAFE predicts its kernels from ``x``; SAPA compares ``x`` with the guide.
+CARAFE predicts its kernels from ``x``; IndexNet and A2U predict theirs from
+the guide; SAPA compares ``x`` with the guide.
 """
 from typing import Optional, Union
 
+import torch
 import torch.nn.functional as F
 from mmengine.registry import MODELS
 from torch import Tensor, nn
@@ -24,11 +26,76 @@ class GuidedUpsampler(nn.Module):
     ``guide``'s (H, W).
     """
 
-    def check_inputs(self, x: Tensor, guide: Tensor) -> None:
-        """Shapes and devices; the dtypes may differ (e.g. under autocast):
-        the guide gives the size, and SAPA casts what it computes with."""
+    def check_inputs(self,
+                     x: Tensor,
+                     guide: Tensor,
+                     in_channels: Optional[int] = None,
+                     guide_channels: Optional[int] = None) -> None:
+        """Shapes and devices, and the channels where given; the dtypes may
+        differ (e.g. under autocast): the guide gives the size, and SAPA
+        casts what it computes with."""
         name = type(self).__name__
         checks.check_pair(name, 'guide', guide, 'x', x, same_dtype=False)
+        if in_channels is not None:
+            checks.check_channels(name, 'x', x, in_channels, 'in_channels')
+        if guide_channels is not None:
+            checks.check_channels(name, 'guide', guide, guide_channels,
+                                  'guide_channels')
+
+
+def compute_dtype(x: Tensor) -> torch.dtype:
+    """The dtype an upsampler computes in: autocast's where it is on, else
+    x's."""
+    device_type = x.device.type
+    if torch.is_autocast_enabled(device_type):
+        return torch.get_autocast_dtype(device_type)
+    return x.dtype
+
+
+class EvenSizeUpsampler(GuidedUpsampler):
+    """Base of the upsamplers written for an exact 2x whose upsampling is
+    predicted from the guide (IndexNet, A2U), for any size: the guide is
+    zero-padded at the bottom/right to the even (H', W') = (H + H % 2,
+    W + W % 2), :meth:`upsample_even` computes the output at (H', W'), and
+    it is cropped to the guide's (H, W). For H' = 2h, i.e. H = 2h or the odd
+    H = 2h - 1 of stride-2 encoders (mmseg's 'whole' test mode: 86x64 under
+    171x128), this is the authors' 2x followed by a crop, as the CARAFE row
+    does.
+
+    Args:
+        in_channels: channels C of ``x``.
+        guide_channels: channels Cg of the guide; defaults to ``in_channels``.
+    """
+
+    def __init__(self, in_channels: int,
+                 guide_channels: Optional[int] = None) -> None:
+        super().__init__()
+        guide_channels = in_channels if guide_channels is None else \
+            guide_channels
+        checks.check_positive_ints(type(self).__name__,
+                                   in_channels=in_channels,
+                                   guide_channels=guide_channels)
+        self.in_channels = in_channels
+        self.guide_channels = guide_channels
+
+    def upsample_even(self, x: Tensor, guide: Tensor) -> Tensor:
+        """x (B, C, h, w) upsampled to the size (H', W') of the padded guide
+        (B, Cg, H', W'), in x's dtype."""
+        raise NotImplementedError(
+            f'{type(self).__name__} must implement upsample_even(x, guide)')
+
+    def forward(self, x: Tensor, guide: Tensor) -> Tensor:
+        """Upsamples x (B, C, h, w) to guide's (H, W): (B, C, H, W) in the
+        compute dtype (autocast's where it is on, else x's)."""
+        self.check_inputs(x, guide, self.in_channels, self.guide_channels)
+        H, W = guide.shape[-2:]
+        if H % 2 or W % 2:
+            guide = F.pad(guide, (0, W % 2, 0, H % 2))
+        return self.upsample_even(x.to(compute_dtype(x)), guide)[..., :H, :W]
+
+    def extra_repr(self) -> str:
+        return (f'in_channels={self.in_channels}, '
+                f'guide_channels={self.guide_channels}')
 
 
 @MODELS.register_module()
@@ -104,7 +171,8 @@ def build_guided_upsampler(cfg: Union[dict, None], in_channels: int,
     Args:
         cfg: ``dict(type=..., **kwargs)``. ``type`` is 'nearest', 'bilinear',
             'bicubic', 'carafe', or any registered :class:`GuidedUpsampler`
-            ('SAPA', 'SAPA-I', 'SAPA-B', 'SAPA-G', ...), or such a class.
+            ('SAPA', 'SAPA-I', 'SAPA-B', 'SAPA-G', 'IndexNet', 'A2U', ...),
+            or such a class.
         in_channels: channels of the low-res input ``x``.
         guide_channels: channels of the high-res guide.
 

@@ -10,17 +10,9 @@ from ..ops import checks, functional
 from ..ops.channel_norm import (channel_linear, channel_norm,
                                 channel_norm_linear, channel_norm_similarity)
 from ..ops.functional import nearest_upsample
-from .guided import GuidedUpsampler
+from .guided import GuidedUpsampler, compute_dtype
 
 VARIANTS = ('I', 'B', 'G')
-
-
-def _compute_dtype(x: Tensor) -> torch.dtype:
-    """The dtype the op runs in: autocast's where it is on, else x's."""
-    device_type = x.device.type
-    if torch.is_autocast_enabled(device_type):
-        return torch.get_autocast_dtype(device_type)
-    return x.dtype
 
 
 @MODELS.register_module()
@@ -68,12 +60,9 @@ class SAPA(GuidedUpsampler):
             raise ValueError(f'SAPA: variant must be one of {VARIANTS}, got '
                              f'{variant!r}')
         checks.check_kernel_size('SAPA', kernel_size)
-        for name, value in (('in_channels', in_channels),
-                            ('guide_channels', guide_channels),
-                            ('embedding_dim', embedding_dim)):
-            if not isinstance(value, int) or value <= 0:
-                raise ValueError(f'SAPA: {name} must be a positive int, got '
-                                 f'{value!r}')
+        checks.check_positive_ints('SAPA', in_channels=in_channels,
+                                   guide_channels=guide_channels,
+                                   embedding_dim=embedding_dim)
         if variant == 'I' and guide_channels != in_channels:
             raise ValueError(
                 f'SAPA-I compares the guide and x directly, so it needs '
@@ -125,7 +114,7 @@ class SAPA(GuidedUpsampler):
                               'guide_channels')
         # One dtype throughout (autocast's where it is on): the projections
         # and kernels then see no implicit casts.
-        dtype = _compute_dtype(x)
+        dtype = compute_dtype(x)
         x, guide = x.to(dtype), guide.to(dtype)
         with torch.autocast(x.device.type, enabled=False):
             if self.variant == 'I':

@@ -12,6 +12,15 @@ def check_kernel_size(op: str, kernel_size: int) -> None:
                          f'{kernel_size}')
 
 
+def check_positive_ints(op: str, **values: int) -> None:
+    """Each keyword's value is a positive int (not a bool)."""
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int) or \
+                value <= 0:
+            raise ValueError(f'{op}: {name} must be a positive int, got '
+                             f'{value!r}')
+
+
 def check_feature(op: str, name: str, t: Tensor) -> None:
     """A 4-D floating-point (B, C, H, W) tensor."""
     if not isinstance(t, Tensor):

@@ -1,0 +1,116 @@
+"""IndexNet (Lu et al., "Indices Matter: Learning to Index for Deep Image
+Matting", ICCV 2019) as a guided upsampler: the SAPA paper's IndexNet row."""
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from mmengine.model.weight_init import constant_init, kaiming_init
+from mmengine.registry import MODELS
+from torch import Tensor, nn
+
+from ..ops.functional import nearest_upsample
+from .guided import EvenSizeUpsampler
+
+#: The norm_cfg types IndexNet builds (torch's classes, no mmcv needed).
+NORM_LAYERS = {'BN': nn.BatchNorm2d, 'SyncBN': nn.SyncBatchNorm}
+
+
+def build_norm(op: str, cfg: dict, num_features: int) -> nn.Module:
+    """A BatchNorm from an OpenMMLab ``norm_cfg``: ``dict(type='BN' or
+    'SyncBN', requires_grad=True, **torch_kwargs)`` (a config's SyncBN then
+    becomes BN where tools/train.py runs on CPU, as the models' own)."""
+    if not isinstance(cfg, dict) or cfg.get('type') not in NORM_LAYERS:
+        raise ValueError(f'{op}: norm_cfg must be a dict with type in '
+                         f'{sorted(NORM_LAYERS)}, got norm_cfg={cfg!r}')
+    kwargs = dict(cfg)
+    layer = NORM_LAYERS[kwargs.pop('type')]
+    requires_grad = kwargs.pop('requires_grad', True)
+    norm = layer(num_features, **kwargs)
+    norm.requires_grad_(requires_grad)
+    return norm
+
+
+@MODELS.register_module()
+class IndexNet(EvenSizeUpsampler):
+    """IndexNet's holistic index block (nonlinear, with context), applied as
+    index-guided unpooling of ``x`` under the guide.
+
+    1. index net on the guide: Conv2d(Cg -> 2Cg, 4x4, stride 2, padding 1,
+       no bias), BatchNorm, ReLU6, Conv2d(2Cg -> 4, 1x1, no bias):
+       (B, 4, H/2, W/2);
+    2. sigmoid, pixel_shuffle(., 2): one index map (B, 1, H, W); the SAPA
+       authors' upsampler applies a second sigmoid to it before use, which
+       is kept (their numbers come from it);
+    3. output = index map * nearest-2x(x), the map broadcast over C channels.
+
+    Sizes other than an exact 2x (mmseg's 'whole' test mode gives e.g. an
+    86x64 ``x`` under a 171x128 guide): as every
+    :class:`~sapa_mm.models.guided.EvenSizeUpsampler`, the guide is
+    zero-padded at the bottom/right to even (H', W') (one extra zero
+    row/column beside the 4x4 conv's own padding), the output is computed at
+    (H', W') and cropped to (H, W). Output point (i, j) multiplies x at
+    (floor(i * h / H'), floor(j * w / W')) (:func:`nearest_upsample`), i.e.
+    (i // 2, j // 2) for H' = 2h, which covers H = 2h and the odd H = 2h - 1
+    of stride-2 encoders: the authors' 2x followed by a crop, as the CARAFE
+    row does. Other ratios (any (H, W) >= (h, w)) take the same rule.
+
+    Parameters: 16 Cg * 2Cg (4x4 conv) + 2 * 2Cg (BatchNorm) + 2Cg * 4 (1x1
+    conv) = 32 Cg^2 + 12 Cg; 2,100,224 for Cg = 256, so +12.60M for
+    SegFormer's 6 modules, +6.30M for the 3 of MaskFormer and FPN, +2.10M
+    for Mask2Former's 1 (the SAPA paper's columns).
+
+    FLOPs (the paper's accounting, :mod:`sapa_mm.complexity`: convolution
+    multiply-accumulates without bias, one per element for the product;
+    BatchNorm, activations, sigmoids, pixel shuffle and the nearest
+    upsampling not counted), with (h, w) = (H'/2, W'/2):
+    16 Cg * 2Cg * hw (4x4 conv) + 2Cg * 4 * hw (1x1 conv) + C * 4hw
+    (product) = hw (32 Cg^2 + 8 Cg + 4 C); C = Cg = 256: 2,100,224 hw. For
+    SegFormer-B1 at 512x512 the 6 modules read 3 * 64^2 + 2 * 32^2 + 16^2 =
+    14,592 low-res points: +30.65G.
+
+    Args:
+        in_channels: channels C of ``x``.
+        guide_channels: channels Cg of the guide; defaults to ``in_channels``.
+        norm_cfg: the BatchNorm, ``dict(type='BN')`` or
+            ``dict(type='SyncBN')`` (plus torch's keyword arguments, e.g.
+            ``momentum``, and ``requires_grad``).
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 guide_channels: Optional[int] = None,
+                 norm_cfg: dict = dict(type='BN')) -> None:
+        super().__init__(in_channels, guide_channels)
+        guide_channels = self.guide_channels
+        norm = build_norm('IndexNet', norm_cfg, 2 * guide_channels)
+        self.norm_cfg = dict(norm_cfg)
+        self.index_net = nn.Sequential(
+            nn.Conv2d(guide_channels, 2 * guide_channels, kernel_size=4,
+                      stride=2, padding=1, bias=False), norm,
+            nn.ReLU6(inplace=True),
+            nn.Conv2d(2 * guide_channels, 4, kernel_size=1, bias=False))
+        self.init_weights()
+
+    def init_weights(self) -> None:
+        """The IndexNet authors' initialisation: convolutions
+        N(0, 2 / (k * k * out_channels)) (Kaiming, fan-out), BatchNorm
+        weight 1 and bias 0."""
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                kaiming_init(m, mode='fan_out', nonlinearity='relu',
+                             distribution='normal')
+            elif isinstance(m, nn.modules.batchnorm._BatchNorm):
+                constant_init(m, 1)
+
+    def index_map(self, guide: Tensor) -> Tensor:
+        """The index map (B, 1, H, W) of a guide (B, Cg, H, W) of even size,
+        in (0, 1)."""
+        logits = self.index_net(guide)
+        return torch.sigmoid(F.pixel_shuffle(torch.sigmoid(logits), 2))
+
+    def upsample_even(self, x: Tensor, guide: Tensor) -> Tensor:
+        index = self.index_map(guide).to(x.dtype)
+        return index * nearest_upsample(x, index.shape[-2:])
+
+    def extra_repr(self) -> str:
+        return f'{super().extra_repr()}, norm_cfg={self.norm_cfg}'
