@@ -22,6 +22,10 @@ install: $(INSTALLED) $(EXT_BUILT)
 # build their CUDA ops: the toolchain is checked first, mmcv is built afresh
 # rather than from pip's wheel cache (which may hold a CPU-only build), and
 # without a visible GPU the architectures default to setup.py's list.
+# The torch to install: the pin by default; another build, e.g. for a CUDA 12
+# toolkit: make install TORCH="torch==2.8.0 --index-url \
+#   https://download.pytorch.org/whl/cu128" (torch >= 2.4).
+TORCH ?= -r $(REQ)/torch.txt
 WANTS_CUDA := $(PY) -c "import os, sys, torch; sys.exit(not ( \
 	torch.cuda.is_available() or os.getenv('FORCE_CUDA') == '1'))"
 CUDA_ARCH_LIST := $(PY) -c "import runpy, torch; print( \
@@ -29,7 +33,7 @@ CUDA_ARCH_LIST := $(PY) -c "import runpy, torch; print( \
 	runpy.run_path('setup.py')['default_cuda_arch_list']())"
 $(INSTALLED): $(wildcard $(REQ)/*.txt) setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install -r $(REQ)/torch.txt
+	$(PIP) install $(TORCH)
 	$(PIP) install -r $(REQ)/build.txt
 	$(PY) tools/check_install.py --toolchain
 	if $(WANTS_CUDA); then \

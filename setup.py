@@ -138,7 +138,10 @@ def _extensions():
         _say(f'no GPU visible and TORCH_CUDA_ARCH_LIST unset: building for '
              f'TORCH_CUDA_ARCH_LIST="{arch_list}"')
     _say('compiling the CPU and CUDA kernels')
-    nvcc_flags = ['-O3'] + os.getenv('SAPA_MM_NVCC_FLAGS', '').split()
+    # --threads 0: nvcc compiles the architectures in parallel, a thread
+    # per CPU (one translation unit holds nearly all the CUDA code).
+    nvcc_flags = ['-O3', '--threads', '0'] + \
+        os.getenv('SAPA_MM_NVCC_FLAGS', '').split()
     cuda_extension = CUDAExtension(
         'sapa_mm._ext',
         cpu_sources + sorted(glob.glob('ops/cuda/*.cu')) +
