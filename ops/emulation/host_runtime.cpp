@@ -24,6 +24,14 @@ constexpr int32_t kManyReaders = -2;
 // guard page below each turns an overflow into a fault.
 constexpr size_t kFiberStack = 256 * 1024;
 
+// Message pieces concatenated, for the failure paths only.
+template <typename... Parts>
+std::string concat(const Parts&... parts) {
+  std::ostringstream out;
+  (out << ... << parts);
+  return out.str();
+}
+
 // What the emulated threads of one block failed with.
 struct Failure : std::runtime_error {
   using std::runtime_error::runtime_error;
@@ -49,9 +57,7 @@ Context& context() {
 }
 
 std::string where(const Context& c) {
-  std::ostringstream s;
-  s << "block " << c.block << ", thread " << c.thread;
-  return s.str();
+  return concat("block ", c.block, ", thread ", c.thread);
 }
 
 // Runs the blocks of one launch, one after another, on the calling host
@@ -163,11 +169,11 @@ class BlockRunner {
                                       kAtBarrier);
       if (waiting == 0) return;  // every thread returned
       if (waiting < n_) {
-        std::ostringstream s;
-        s << "block " << block << ": barrier divergence, " << waiting
-          << " of " << n_ << " threads wait at sync() (barrier "
-          << context_.epoch << ") while the others have returned";
-        throw Failure(s.str());
+        throw Failure(concat("block ", block, ": barrier divergence, ",
+                             waiting, " of ", n_,
+                             " threads wait at sync() (barrier ",
+                             context_.epoch,
+                             ") while the others have returned"));
       }
       ++context_.epoch;
       std::fill(state_.begin(), state_.end(), kReady);
@@ -206,41 +212,36 @@ int64_t current_epoch() { return context().epoch; }
 void check_shared_access(SharedShadow& s, int64_t index, int64_t size,
                          bool write) {
   const Context& c = context();
-  std::ostringstream why;
   if (index < 0 || index >= size) {
-    why << "shared-memory " << (write ? "write" : "read") << " at index "
-        << index << ", outside [0, " << size << ")";
-    fail(why.str());
+    fail(concat("shared-memory ", write ? "write" : "read", " at index ",
+                index, ", outside [0, ", size, ")"));
   }
   const int32_t t = c.thread;
   const bool written_now = s.write_epoch == c.epoch && s.writer != t;
   if (write) {
     if (written_now) {
-      why << "shared-memory race: writes element " << index
-          << ", which thread " << s.writer
-          << " wrote since the last barrier";
-      fail(why.str());
+      fail(concat("shared-memory race: writes element ", index,
+                  ", which thread ", s.writer,
+                  " wrote since the last barrier"));
     }
     if (s.read_epoch == c.epoch && s.reader != t) {
-      why << "shared-memory race: writes element " << index << ", which "
-          << (s.reader == kManyReaders ? std::string("other threads")
-                                       : "thread " + std::to_string(s.reader))
-          << " read since the last barrier";
-      fail(why.str());
+      fail(concat("shared-memory race: writes element ", index, ", which ",
+                  s.reader == kManyReaders
+                      ? std::string("other threads")
+                      : concat("thread ", s.reader),
+                  " read since the last barrier"));
     }
     s.writer = t;
     s.write_epoch = c.epoch;
     return;
   }
   if (s.write_epoch < 0) {
-    why << "reads shared-memory element " << index
-        << ", which no thread of this block has written";
-    fail(why.str());
+    fail(concat("reads shared-memory element ", index,
+                ", which no thread of this block has written"));
   }
   if (written_now) {
-    why << "shared-memory race: reads element " << index << ", which thread "
-        << s.writer << " wrote since the last barrier";
-    fail(why.str());
+    fail(concat("shared-memory race: reads element ", index,
+                ", which thread ", s.writer, " wrote since the last barrier"));
   }
   if (s.read_epoch != c.epoch) {
     s.reader = t;
@@ -259,11 +260,9 @@ WriteLog::WriteLog(const char* name, int64_t size)
 
 void WriteLog::record(int64_t index) {
   if (counts_[index].exchange(1, std::memory_order_relaxed) != 0) {
-    std::ostringstream why;
-    why << "writes " << name_ << "[" << index
-        << "], which another thread (or this one) already wrote in this "
-           "launch";
-    fail(why.str());
+    fail(concat("writes ", name_, "[", index,
+                "], which another thread (or this one) already wrote in this "
+                "launch"));
   }
 }
 
@@ -276,27 +275,21 @@ std::string WriteLog::unwritten() const {
     }
   }
   if (missing == 0) return "";
-  std::ostringstream s;
-  s << missing << " of " << size_ << " elements of " << name_
-    << " were left unwritten, the first at index " << first;
-  return s.str();
+  return concat(missing, " of ", size_, " elements of ", name_,
+                " were left unwritten, the first at index ", first);
 }
 
 void fail_global_access(const char* name, int64_t index, int64_t count,
                         int64_t begin, int64_t end, bool write) {
-  std::ostringstream why;
-  why << "global " << (write ? "store to " : "load from ") << name << "["
-      << index << "]" << (count > 1 ? " (vector of " : "")
-      << (count > 1 ? std::to_string(count) + ")" : "")
-      << " outside its valid range [" << begin << ", " << end << ")";
-  fail(why.str());
+  fail(concat("global ", write ? "store to " : "load from ", name, "[", index,
+              "]",
+              count > 1 ? concat(" (vector of ", count, ")") : std::string(),
+              " outside its valid range [", begin, ", ", end, ")"));
 }
 
 void fail_alignment(const char* name, const void* address, int64_t bytes) {
-  std::ostringstream why;
-  why << "vector access of " << bytes << " bytes to " << name << " at "
-      << address << ", which is not " << bytes << "-byte aligned";
-  fail(why.str());
+  fail(concat("vector access of ", bytes, " bytes to ", name, " at ", address,
+              ", which is not ", bytes, "-byte aligned"));
 }
 
 void run_grid(const KernelLaunch& launch, int64_t blocks) {
