@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from ..ops import checks
 from ..ops.functional import aggregate
-from .guided import EvenSizeUpsampler
+from .guided import EvenSizeUpsampler, pixel_shuffle
 
 try:  # mmcv's CUDA op where mmcv is installed, as for the CARAFE row
     from .carafe import reassemble
@@ -113,6 +113,8 @@ class A2U(EvenSizeUpsampler):
         (B, Cg, H, W) of even size."""
         B, Cg, H, W = guide.shape
         k, taps = self.encoder_kernel, 4 * self.up_kernel**2
+        if B == 0:  # no image, no kernel (and conv2d takes no 0 groups)
+            return guide.new_zeros(0, self.up_kernel**2, H, W)
         p = self.kernel_weights(F.adaptive_avg_pool2d(guide, 1))
         pooled = F.adaptive_avg_pool2d(guide, k)  # u's and v's input
         channels = guide.reshape(1, B * Cg, H, W)
@@ -135,7 +137,7 @@ class A2U(EvenSizeUpsampler):
             affinity.reshape(1, B, H // 2, W // 2),
             p.reshape(B * taps, 1, 1, 1),
             groups=B).reshape(B, taps, H // 2, W // 2)
-        return torch.sigmoid(F.pixel_shuffle(logits, 2)).softmax(1)
+        return torch.sigmoid(pixel_shuffle(logits, 2)).softmax(1)
 
     def upsample_even(self, x: Tensor, guide: Tensor) -> Tensor:
         masks = self.kernels(guide).to(x.dtype)

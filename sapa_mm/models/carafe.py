@@ -10,7 +10,7 @@ from torch import Tensor
 
 from ..ops import checks
 from ..ops.carafe import carafe_reassemble
-from .guided import GuidedUpsampler
+from .guided import GuidedUpsampler, pixel_shuffle
 
 #: The dtypes mmcv's CUDA ``carafe`` dispatches (bfloat16 raises there).
 MMCV_DTYPES = (torch.float32, torch.float16, torch.float64)
@@ -88,6 +88,16 @@ class GuidedCARAFE(GuidedUpsampler, CARAFEPack):
             encoder_kernel=encoder_kernel,
             encoder_dilation=encoder_dilation,
             compressed_channels=compressed_channels)
+
+    def kernel_normalizer(self, mask: Tensor) -> Tensor:
+        """CARAFEPack's: pixel-shuffled to the output size, softmax over each
+        group's K*K taps; with every size explicit (mmcv's ``view(n, g, -1,
+        h, w)`` is undefined for an empty batch)."""
+        mask = pixel_shuffle(mask, self.scale_factor)
+        n, channels, h, w = mask.shape
+        taps = self.up_kernel**2
+        return mask.view(n, channels // taps, taps, h, w).softmax(2).view(
+            n, channels, h, w).contiguous()
 
     def feature_reassemble(self, x: Tensor, mask: Tensor) -> Tensor:
         return reassemble(x, mask, self.up_kernel, self.up_group,

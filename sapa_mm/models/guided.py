@@ -8,7 +8,8 @@ SAPA is a config change. The fixed interpolations ignore the guide's content;
 CARAFE predicts its kernels from ``x``; IndexNet and A2U predict theirs from
 the guide; SAPA compares ``x`` with the guide.
 """
-from typing import Optional, Union
+from contextlib import nullcontext
+from typing import ContextManager, Optional, Union
 
 import torch
 import torch.nn.functional as F
@@ -47,9 +48,29 @@ def compute_dtype(x: Tensor) -> torch.dtype:
     """The dtype an upsampler computes in: autocast's where it is on, else
     x's."""
     device_type = x.device.type
-    if torch.is_autocast_enabled(device_type):
+    if torch.amp.is_autocast_available(device_type) and \
+            torch.is_autocast_enabled(device_type):
         return torch.get_autocast_dtype(device_type)
     return x.dtype
+
+
+def pixel_shuffle(x: Tensor, factor: int) -> Tensor:
+    """``F.pixel_shuffle``: (B, C * f * f, h, w) -> (B, C, h * f, w * f),
+    as a permutation of a view. torch's own backward returns a gradient of
+    the wrong shape for an empty batch (torch 2.13), which the upsamplers
+    that predict kernels at low resolution must take."""
+    B, C, h, w = x.shape
+    c = C // (factor * factor)
+    return x.reshape(B, c, factor, factor, h, w).permute(
+        0, 1, 4, 2, 5, 3).reshape(B, c, h * factor, w * factor)
+
+
+def autocast_off(device_type: str) -> ContextManager:
+    """A context with autocast off on ``device_type``; nothing to switch off
+    where autocast does not exist (meta tensors)."""
+    if torch.amp.is_autocast_available(device_type):
+        return torch.autocast(device_type, enabled=False)
+    return nullcontext()
 
 
 class EvenSizeUpsampler(GuidedUpsampler):

@@ -3,13 +3,12 @@ Matting", ICCV 2019) as a guided upsampler: the SAPA paper's IndexNet row."""
 from typing import Optional
 
 import torch
-import torch.nn.functional as F
 from mmengine.model.weight_init import constant_init, kaiming_init
 from mmengine.registry import MODELS
 from torch import Tensor, nn
 
 from ..ops.functional import nearest_upsample
-from .guided import EvenSizeUpsampler
+from .guided import EvenSizeUpsampler, pixel_shuffle
 
 #: The norm_cfg types IndexNet builds (torch's classes, no mmcv needed).
 NORM_LAYERS = {'BN': nn.BatchNorm2d, 'SyncBN': nn.SyncBatchNorm}
@@ -106,7 +105,7 @@ class IndexNet(EvenSizeUpsampler):
         """The index map (B, 1, H, W) of a guide (B, Cg, H, W) of even size,
         in (0, 1)."""
         logits = self.index_net(guide)
-        return torch.sigmoid(F.pixel_shuffle(torch.sigmoid(logits), 2))
+        return torch.sigmoid(pixel_shuffle(torch.sigmoid(logits), 2))
 
     def upsample_even(self, x: Tensor, guide: Tensor) -> Tensor:
         index = self.index_map(guide).to(x.dtype)

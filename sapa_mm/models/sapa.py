@@ -10,7 +10,7 @@ from ..ops import checks, functional
 from ..ops.channel_norm import (channel_linear, channel_norm,
                                 channel_norm_linear, channel_norm_similarity)
 from ..ops.functional import nearest_upsample
-from .guided import GuidedUpsampler, compute_dtype
+from .guided import GuidedUpsampler, autocast_off, compute_dtype
 
 VARIANTS = ('I', 'B', 'G')
 
@@ -116,7 +116,7 @@ class SAPA(GuidedUpsampler):
         # and kernels then see no implicit casts.
         dtype = compute_dtype(x)
         x, guide = x.to(dtype), guide.to(dtype)
-        with torch.autocast(x.device.type, enabled=False):
+        with autocast_off(x.device.type):
             if self.variant == 'I':
                 return self._sapa_i(x, guide)
             query = self._project(guide, self.norm_guide, self.q)

@@ -53,7 +53,8 @@ def channel_linear(x: Tensor, weight: Tensor,
     out = torch.matmul(weight, _columns(x))
     if bias is not None:
         out = out + bias.to(x.dtype).unsqueeze(-1)
-    return out.view(x.shape[0], -1, *x.shape[2:])
+    # The channel count is explicit: -1 cannot be inferred for B = 0.
+    return out.view(x.shape[0], weight.shape[1], *x.shape[2:])
 
 
 def _stats_for_folding(x: Tensor, eps: float):
@@ -104,7 +105,7 @@ class _NormLinear(torch.autograd.Function):
         ctx.save_for_backward(x, mean, rstd, w, gamma, norm_bias, w_eff)
         ctx.has_bias = bias is not None
         ctx.param_dtype = weight.dtype
-        return q.view(B, -1, H, W)
+        return q.view(B, w.shape[0], H, W)
 
     @staticmethod
     def backward(ctx, grad: Tensor):

@@ -88,7 +88,8 @@ def channel_stats_linear(x: Tensor, weight: Tensor,
                          f'{tuple(weight.shape)}')
     B, _, H, W = x.shape
     out = torch.matmul(weight.to(x.dtype), x.flatten(2))
-    return (out.view(B, -1, H, W).contiguous(), ) + channel_stats(x, eps)
+    return (out.view(B, weight.shape[0], H, W).contiguous(), ) + \
+        channel_stats(x, eps)
 
 
 def channel_norm_backward_(grad: Tensor, x: Tensor, mean: Tensor,

@@ -88,8 +88,12 @@ class GuidedMSDeformAttnPixelDecoder(MSDeformAttnPixelDecoder):
             hw = torch._shape_as_tensor(feat)[2:].to(feat.device)
             mask = feat.new_zeros((batch_size, ) + feat.shape[-2:],
                                   dtype=torch.bool)
-            position = self.postional_encoding(mask) + \
+            # No padding: every image has the same encoding (computed once,
+            # which also takes an empty batch).
+            position = self.postional_encoding(mask.new_zeros(
+                (1, ) + feat.shape[-2:])) + \
                 self.level_encoding.weight[i].view(1, -1, 1, 1)
+            position = position.expand(batch_size, -1, -1, -1)
             points = self.point_generator.single_level_grid_priors(
                 feat.shape[-2:], level, device=feat.device)
             points = points / (hw.unsqueeze(0).flip(dims=[0, 1]) *
@@ -102,22 +106,31 @@ class GuidedMSDeformAttnPixelDecoder(MSDeformAttnPixelDecoder):
             references.append(points)
         sizes = [int(s[0] * s[1]) for s in shapes]
         spatial_shapes = torch.cat(shapes).view(-1, 2)
-        level_start_index = torch.cat((spatial_shapes.new_zeros(
-            (1, )), spatial_shapes.prod(1).cumsum(0)[:-1]))
-        reference_points = torch.cat(references, dim=0)[None, :, None].repeat(
-            batch_size, 1, self.num_encoder_levels, 1)
-        memory = self.encoder(
-            query=torch.cat(queries, dim=1),
-            query_pos=torch.cat(positions, dim=1),
-            key_padding_mask=torch.cat(masks, dim=1),
-            spatial_shapes=spatial_shapes,
-            reference_points=reference_points,
-            level_start_index=level_start_index,
-            valid_ratios=reference_points.new_ones(
-                (batch_size, self.num_encoder_levels, 2)))
+        query = torch.cat(queries, dim=1)
+        if batch_size == 0:
+            # An empty batch has nothing to attend to (and mmcv's
+            # deformable attention cannot view() one): the encoder maps
+            # (B, N, C) to (B, N, C).
+            memory = query
+        else:
+            level_start_index = torch.cat((spatial_shapes.new_zeros(
+                (1, )), spatial_shapes.prod(1).cumsum(0)[:-1]))
+            reference_points = torch.cat(
+                references, dim=0)[None, :, None].repeat(
+                    batch_size, 1, self.num_encoder_levels, 1)
+            memory = self.encoder(
+                query=query,
+                query_pos=torch.cat(positions, dim=1),
+                key_padding_mask=torch.cat(masks, dim=1),
+                spatial_shapes=spatial_shapes,
+                reference_points=reference_points,
+                level_start_index=level_start_index,
+                valid_ratios=reference_points.new_ones(
+                    (batch_size, self.num_encoder_levels, 2)))
         memory = memory.permute(0, 2, 1)
+        channels = memory.shape[1]  # explicit: -1 is undefined for B = 0
         return [
-            x.reshape(batch_size, -1, *shape) for x, shape in zip(
+            x.reshape(batch_size, channels, *shape) for x, shape in zip(
                 torch.split(memory, sizes, dim=-1), spatial_shapes.tolist())
         ]
 
