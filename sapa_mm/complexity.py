@@ -19,7 +19,7 @@ built without loading pretrained weights and traced on CPU.
 """
 from inspect import signature
 from math import prod
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.analysis import FlopAnalyzer
@@ -148,16 +148,37 @@ def _data_samples(config: Config, shape: Tuple[int, int]) -> List:
     return [Sample(metainfo=meta)]
 
 
-def model_complexity(config: Config,
-                     shape: Tuple[int, int],
-                     with_flops: bool = True) -> Dict[str, Optional[int]]:
-    """FLOPs and parameters of ``config``'s model for one (H, W) image."""
+def model_complexity(
+        config: Config,
+        shape: Tuple[int, int],
+        with_flops: bool = True,
+        progress: Optional[Callable[[int], None]] = None
+) -> Dict[str, Optional[int]]:
+    """FLOPs and parameters of ``config``'s model for one (H, W) image.
+
+    ``progress``, if given, is called with the number of modules the FLOPs
+    trace has run so far (a trace of a large model at full size takes
+    minutes on a CPU).
+    """
     model = build_model(config)
     flops = None
     if with_flops:
         wrapped = _TensorForward(model, _data_samples(config, shape))
-        with torch.no_grad():
-            flops = count_flops(wrapped, (torch.zeros(1, 3, *shape), ))
+        handles = []
+        if progress is not None:
+            traced = set()
+
+            def count(module, args, output):
+                traced.add(id(module))
+                progress(len(traced))
+
+            handles = [m.register_forward_hook(count) for m in model.modules()]
+        try:
+            with torch.no_grad():
+                flops = count_flops(wrapped, (torch.zeros(1, 3, *shape), ))
+        finally:
+            for handle in handles:
+                handle.remove()
     return dict(flops=flops, params=count_parameters(model))
 
 

@@ -1,19 +1,27 @@
 """Runner set-up shared by tools/train.py, tools/test.py and
 tools/reproduce.py: config loading with overrides, mixed precision, resume,
-and distributed runs on CPU (gloo)."""
+distributed runs on CPU (gloo), the tools' hooks, and a clean end of
+distributed runs."""
 import argparse
+import gc
 import os
 import os.path as osp
-from typing import Optional
+from inspect import signature
+from typing import Callable, Optional, TypeVar
 
 import torch
 import torch.distributed as dist
 from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
+from torch.nn.parallel import DistributedDataParallel
 
 from . import checkpoint  # noqa: F401  (allow-lists mmengine checkpoints)
+from .cpu_threads import SharedCPUThreadsHook, threads_fixed_by_environment
 from .mini import apply_mini_schedule
+from .progress import REPORT_ENV, ProgressReportHook
+
+T = TypeVar('T')
 
 
 def _replace_sync_bn(node):
@@ -26,6 +34,16 @@ def _replace_sync_bn(node):
     elif isinstance(node, (list, tuple)):
         for value in node:
             _replace_sync_bn(value)
+
+
+def _per_process_buffers() -> dict:
+    """DDP's option that keeps each process's buffers (BN statistics, as
+    SyncBN's replacement computes them) out of the per-forward broadcast:
+    torch 2.13 renamed ``broadcast_buffers`` to ``forward_sync_buffers``."""
+    parameters = signature(DistributedDataParallel.__init__).parameters
+    if 'forward_sync_buffers' in parameters:
+        return dict(forward_sync_buffers=False)
+    return dict(broadcast_buffers=False)
 
 
 def set_data_root(cfg: Config, data_root: str) -> None:
@@ -96,14 +114,21 @@ def load_config(config: str,
         cfg.model_wrapper_cfg = dict(
             type='MMDistributedDataParallel',
             device_ids=None,
-            broadcast_buffers=False,
-            find_unused_parameters=cfg.get('find_unused_parameters', False))
+            find_unused_parameters=cfg.get('find_unused_parameters', False),
+            **_per_process_buffers())
         _replace_sync_bn(cfg.model)
     return cfg
 
 
 def build_runner(config: str, **kwargs) -> Runner:
-    """A Runner for ``config``; ``kwargs`` as in :func:`load_config`."""
+    """A Runner for ``config``; ``kwargs`` as in :func:`load_config`.
+
+    Two hooks join the config's: on CPU, unless ``OMP_NUM_THREADS`` fixes
+    the thread count, :class:`~sapa_mm.cpu_threads.SharedCPUThreadsHook`;
+    under ``tools/reproduce.py``, :class:`~sapa_mm.progress.
+    ProgressReportHook`. They are registered on the runner, not written into
+    the config it saves.
+    """
     cfg = load_config(config, **kwargs)
     if cfg.launcher == 'pytorch' and not torch.cuda.is_available() and \
             not dist.is_initialized():
@@ -112,16 +137,43 @@ def build_runner(config: str, **kwargs) -> Runner:
         dist.init_process_group('gloo')
         os.environ.setdefault('LOCAL_RANK', str(dist.get_rank()))
     if 'runner_type' in cfg:
-        return RUNNERS.build(cfg)
-    return Runner.from_cfg(cfg)
+        runner = RUNNERS.build(cfg)
+    else:
+        runner = Runner.from_cfg(cfg)
+    if not torch.cuda.is_available() and \
+            threads_fixed_by_environment() is None and \
+            SharedCPUThreadsHook.available():
+        runner.register_hook(SharedCPUThreadsHook())
+    if os.environ.get(REPORT_ENV):
+        runner.register_hook(ProgressReportHook())
+    return runner
 
 
-def shut_down() -> None:
-    """Ends a distributed run's process group once the runner is done. Left
-    to interpreter exit, gloo's threads can outlive the group and abort a
-    finished run ("terminate called without an active exception")."""
+def run(config: str, action: Callable[[Runner], T], **kwargs) -> T:
+    """Builds the runner for ``config`` (``kwargs`` as in
+    :func:`load_config`), returns ``action(runner)``, and ends a distributed
+    run: the runner is released, then the process group destroyed.
+
+    The order matters. The runner's DistributedDataParallel wrapper holds
+    the gloo process group, and reference cycles (the loops hold the runner)
+    keep the runner alive until a garbage collection, often the one at
+    interpreter exit. ``destroy_process_group`` with the runner alive only
+    unregisters the group: measured at exit, each process still ran gloo's
+    three threads beside the main one, to be torn down with the interpreter,
+    where a finished run could abort ("terminate called without an active
+    exception"). Released and collected first, the group is destroyed at
+    once and only the main thread is left at exit.
+    """
+    runner = build_runner(config, **kwargs)
+    try:
+        result = action(runner)
+    finally:
+        del runner
+        gc.collect()
     if dist.is_available() and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
+    return result
 
 
 def add_runner_arguments(parser: argparse.ArgumentParser) -> None:

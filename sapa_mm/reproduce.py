@@ -7,6 +7,9 @@ flight. Progress is saved after every step in ``<work_dir>/state.json``
 (written atomically): a rerun skips what is done, resumes an interrupted
 training from its last checkpoint, and writes ``results.md`` (the authors'
 format, paper numbers beside the measured ones) and ``results.json``.
+The tools' output goes to a log file per step; their training, validation
+and test iterations, and the FLOPs trace, show as progress lines in the
+terminal (:mod:`sapa_mm.progress`).
 """
 import json
 import os
@@ -19,6 +22,7 @@ from typing import Dict, List, Optional, Sequence
 from mmengine.config import Config
 
 from .complexity import format_cell, model_complexity
+from .progress import REPORT_ENV, ProgressLine, parse_report
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TOOLS = osp.join(ROOT, 'tools')
@@ -84,8 +88,12 @@ TABLES: Dict[str, dict] = {
 }
 
 
+def _stamp() -> str:
+    return f'[reproduce {time.strftime("%H:%M:%S")}] '
+
+
 def _log(message: str) -> None:
-    print(f'[reproduce {time.strftime("%H:%M:%S")}] {message}', flush=True)
+    print(_stamp() + message, flush=True)
 
 
 class Reproduction:
@@ -163,18 +171,35 @@ class Reproduction:
             args += ['--cfg-options', *self.cfg_options]
         return args
 
-    def _run(self, tool: str, args: List[str], log_file: str) -> None:
+    def _run(self, tool: str, args: List[str], log_file: str,
+             row: str) -> None:
+        """Runs a tool with its output appended to ``log_file``, less the
+        progress reports, which become progress lines here."""
         if self.launcher == 'none':
             cmd = [sys.executable, osp.join(TOOLS, f'{tool}.py'), *args]
         else:
             cmd = ['bash', osp.join(TOOLS, 'dist_launch.sh'), f'{tool}.py',
                    str(self.nproc), *args]
-        env = dict(os.environ, PYTHON=sys.executable)
-        with open(log_file, 'a') as log:
-            result = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                    env=env, cwd=ROOT)
-        if result.returncode != 0:
-            raise RuntimeError(f'{tool} failed (exit {result.returncode}); '
+        env = dict(os.environ, PYTHON=sys.executable, **{REPORT_ENV: '1'})
+        progress = None
+        with open(log_file, 'a', buffering=1) as log, subprocess.Popen(
+                cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                env=env, cwd=ROOT, text=True, errors='replace') as process:
+            for line in process.stdout:
+                report = parse_report(line)
+                if report is None:
+                    log.write(line)
+                    continue
+                label = f'{row}: {report["phase"]}'
+                if progress is None or progress.label != label:
+                    if progress is not None:
+                        progress.close()
+                    progress = ProgressLine(label, prefix=_stamp)
+                progress.update(report['done'], report['total'])
+        if progress is not None:
+            progress.close()
+        if process.returncode != 0:
+            raise RuntimeError(f'{tool} failed (exit {process.returncode}); '
                                f'see {log_file}')
 
     def train(self, row: str) -> str:
@@ -191,7 +216,7 @@ class Reproduction:
         else:
             _log(f'{row}: training')
         os.makedirs(row_dir, exist_ok=True)
-        self._run('train', args, osp.join(row_dir, 'train.log'))
+        self._run('train', args, osp.join(row_dir, 'train.log'), row)
         with open(last) as f:
             state['checkpoint'] = f.read().strip()
         self._save_state()
@@ -207,7 +232,7 @@ class Reproduction:
         out = osp.join(test_dir, 'metrics.json')
         self._run('test', [self.config(row), checkpoint, '--work-dir',
                            test_dir, '--out-metrics', out, *self._tool_args()],
-                  osp.join(test_dir, 'test.log'))
+                  osp.join(test_dir, 'test.log'), row)
         with open(out) as f:
             state['metrics'] = json.load(f)
         self._save_state()
@@ -219,9 +244,12 @@ class Reproduction:
         if key not in state:
             _log(f'{row}: counting {"FLOPs and " if self.with_flops else ""}'
                  'parameters')
+            progress = ProgressLine(f'{row}: FLOPs trace', prefix=_stamp,
+                                    unit='modules')
             state[key] = model_complexity(
                 Config.fromfile(self.config(row)), tuple(self.spec['shape']),
-                with_flops=self.with_flops)
+                with_flops=self.with_flops, progress=progress.update)
+            progress.close()
             self._save_state()
         return state[key]
 

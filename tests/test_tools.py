@@ -122,6 +122,14 @@ def test_reproduce_two_rows_with_kill_and_rerun(tmp_path, mini_data):
     output = run_tool(*cmd[1:])
     assert 'bilinear: trained, checkpoint' in output  # not retrained
     assert os.path.getmtime(first) == mtime
+    # Progress in the terminal (here a pipe: plain lines), the tools' output
+    # in the logs, without the progress reports or the upstream warnings.
+    assert '] sapa-b: train: 4/4 (100%)' in output
+    assert '] sapa-b: test: 4/4 (100%)' in output
+    train_log = open(osp.join(work_dir, 'sapa-b', 'train.log')).read()
+    assert 'Iter(train) [4/4]' in train_log
+    assert '@sapa-mm-progress' not in train_log + output
+    assert 'avg_non_ignore' not in train_log + output
     with open(osp.join(work_dir, 'results.json')) as f:
         results = json.load(f)
     assert [r['row'] for r in results['rows']] == ['bilinear', 'sapa-b']
@@ -159,6 +167,8 @@ def test_dist_train_two_processes_gloo(tmp_path, mini_data):
     assert result.returncode == 0, log[-3000:]
     assert "backend='gloo'" in log or "'backend': 'gloo'" in log
     assert 'GPU number: 2' in log  # mmengine's name for the world size
+    assert 'terminate called' not in log
+    assert 'broadcast_buffers' not in log  # torch 2.13's deprecation
     assert osp.exists(osp.join(work_dir, 'iter_2.pth'))
 
 

@@ -11,6 +11,7 @@ DIR/results.json.
 """
 import argparse
 
+from sapa_mm.console import quiet_upstream_warnings
 from sapa_mm.reproduce import TABLES, Reproduction
 
 
@@ -37,6 +38,7 @@ def parse_args():
 
 def main():
     args = parse_args()
+    quiet_upstream_warnings()
     reproduction = Reproduction(
         args.table, args.work_dir or f'work_dirs/reproduce/{args.table}',
         rows=args.rows, data_root=args.data_root,

@@ -7,8 +7,8 @@
 import argparse
 import json
 
-from sapa_mm.engine import (add_runner_arguments, build_runner,
-                            runner_arguments, shut_down)
+from sapa_mm.console import quiet_upstream_warnings
+from sapa_mm.engine import add_runner_arguments, run, runner_arguments
 
 
 def parse_args():
@@ -23,13 +23,17 @@ def parse_args():
 
 def main():
     args = parse_args()
-    runner = build_runner(args.config, load_from=args.checkpoint,
-                          **runner_arguments(args))
-    metrics = runner.test()
-    if args.out_metrics and runner.rank == 0:
-        with open(args.out_metrics, 'w') as f:
-            json.dump({k: float(v) for k, v in metrics.items()}, f, indent=2)
-    shut_down()
+    quiet_upstream_warnings()
+
+    def test(runner):
+        metrics = runner.test()
+        if args.out_metrics and runner.rank == 0:
+            with open(args.out_metrics, 'w') as f:
+                json.dump({k: float(v) for k, v in metrics.items()}, f,
+                          indent=2)
+
+    run(args.config, test, load_from=args.checkpoint,
+        **runner_arguments(args))
 
 
 if __name__ == '__main__':

@@ -10,8 +10,8 @@ The default scope (mmseg / mmdet) comes from the config, and its
 """
 import argparse
 
-from sapa_mm.engine import (add_runner_arguments, build_runner,
-                            runner_arguments, shut_down)
+from sapa_mm.console import quiet_upstream_warnings
+from sapa_mm.engine import add_runner_arguments, run, runner_arguments
 
 
 def parse_args():
@@ -29,10 +29,9 @@ def parse_args():
 
 def main():
     args = parse_args()
-    runner = build_runner(args.config, amp=args.amp, resume=args.resume,
-                          **runner_arguments(args))
-    runner.train()
-    shut_down()
+    quiet_upstream_warnings()
+    run(args.config, lambda runner: runner.train(), amp=args.amp,
+        resume=args.resume, **runner_arguments(args))
 
 
 if __name__ == '__main__':

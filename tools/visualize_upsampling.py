@@ -19,8 +19,9 @@ from mmengine.dataset import Compose, pseudo_collate  # noqa: E402
 from mmengine.registry import DATASETS  # noqa: E402
 from mmengine.runner import load_checkpoint  # noqa: E402
 
-from sapa_mm.engine import load_config  # noqa: E402
 from sapa_mm.complexity import build_model  # noqa: E402
+from sapa_mm.console import quiet_upstream_warnings  # noqa: E402
+from sapa_mm.engine import load_config  # noqa: E402
 
 
 def parse_args():
@@ -56,6 +57,7 @@ def colorize(labels: np.ndarray, palette: np.ndarray) -> np.ndarray:
 
 def main():
     args = parse_args()
+    quiet_upstream_warnings()
     mini = dict(max_iters=args.mini, val_interval=args.mini)
     columns, samples = [], None
     for name, config, checkpoint in args.model:

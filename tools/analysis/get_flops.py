@@ -9,10 +9,13 @@ as deltas. FLOPs count multiply-accumulates, as the OpenMMLab tools do.
 """
 import argparse
 import os
+import sys
 
 from mmengine.config import Config, DictAction
 
 from sapa_mm.complexity import format_table, model_complexity
+from sapa_mm.console import quiet_upstream_warnings
+from sapa_mm.progress import ProgressLine
 
 
 def parse_args():
@@ -35,14 +38,20 @@ def parse_args():
 
 def main():
     args = parse_args()
+    quiet_upstream_warnings()
     shape = tuple(args.shape)
     names, results = [], []
     for path in args.configs:
         config = Config.fromfile(path)
         if args.cfg_options:
             config.merge_from_dict(args.cfg_options)
+        # On stderr: stdout stays the table.
+        progress = ProgressLine(f'{os.path.basename(path)}: FLOPs trace',
+                                stream=sys.stderr, unit='modules')
         result = model_complexity(config, shape,
-                                  with_flops=not args.params_only)
+                                  with_flops=not args.params_only,
+                                  progress=progress.update)
+        progress.close()
         names.append(os.path.splitext(os.path.basename(path))[0])
         results.append(result)
         if not args.table:
