@@ -11,7 +11,7 @@ EXT_BUILT := build/.ext-built
 OPS_SOURCES := $(shell find ops -name '*.h' -o -name '*.cpp' -o -name '*.cu' -o -name '*.cuh')
 PYTEST_ARGS ?=
 
-.PHONY: install ext test demo clean gpu-check gpu-check-wheels
+.PHONY: install ext lint test demo clean gpu-check gpu-check-wheels
 
 install: $(INSTALLED) $(EXT_BUILT)
 
@@ -21,17 +21,15 @@ install: $(INSTALLED) $(EXT_BUILT)
 # `ext` step below). Where torch sees a GPU, or FORCE_CUDA=1, mmcv and sapa-mm
 # build their CUDA ops: the toolchain is checked first, mmcv is built afresh
 # rather than from pip's wheel cache (which may hold a CPU-only build), and
-# without a visible GPU the architectures default to setup.py's list.
-# The torch to install: the pin by default; another build, e.g. for a CUDA 12
-# toolkit: make install TORCH="torch==2.8.0 --index-url \
-#   https://download.pytorch.org/whl/cu128" (torch >= 2.4).
+# without a visible GPU the architectures default to tools/cuda_arch_list.py.
+# The torch to install: the pin by default; another build (torch >= 2.4),
+# e.g. for a CUDA 12 toolkit: make install TORCH="..." (README, Install).
 TORCH ?= -r $(REQ)/torch.txt
 WANTS_CUDA := $(PY) -c "import os, sys, torch; sys.exit(not ( \
 	torch.cuda.is_available() or os.getenv('FORCE_CUDA') == '1'))"
-CUDA_ARCH_LIST := $(PY) -c "import runpy, torch; print( \
-	'' if torch.cuda.device_count() else \
-	runpy.run_path('setup.py')['default_cuda_arch_list']())"
-$(INSTALLED): $(wildcard $(REQ)/*.txt) setup.py
+CUDA_ARCH_LIST := $(PY) -c "import torch, sys; \
+	sys.exit(torch.cuda.device_count() > 0)" && $(PY) tools/cuda_arch_list.py
+$(INSTALLED): $(wildcard $(REQ)/*.txt) setup.py pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install $(TORCH)
 	$(PIP) install -r $(REQ)/build.txt
@@ -56,27 +54,40 @@ $(EXT_BUILT): $(INSTALLED) setup.py $(OPS_SOURCES)
 	$(PY) tools/check_install.py
 	mkdir -p build && touch $@
 
-test: install
+# ruff (lint and import order, configured in pyproject.toml) before pytest.
+lint: $(INSTALLED)
+	$(PY) -m ruff check .
+
+test: install lint
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
 # The main job: mini ADE20K-format data, SegFormer-B1 with bilinear, CARAFE and
-# SAPA-B on a short CPU schedule, the table in the authors' format and a figure
-# of the upsampled features. A pipeline check, not evidence about ADE20K.
+# SAPA-B on a short CPU schedule, each row with the same fixed seeds (mean +-
+# std in the authors' table format), a figure of the per-seed spread and one
+# of the upsampled features (the first seed). A pipeline check, not evidence about
+# ADE20K.
 DEMO_DIR ?= work_dirs/demo
 DEMO_ITERS ?= 200
+DEMO_SEEDS ?= 3
+DEMO_ROWS := bilinear carafe sapa-b
 DEMO_DATA := data/mini/ADEChallengeData2016
 SEGFORMER := configs/segformer/segformer_mit-b1-%s_8xb2-160k_ade20k-512x512.py
 demo: install
 	$(PY) tools/make_mini_data.py data/mini --only ade20k --num-train 48
-	$(PY) tools/reproduce.py segformer-ade20k --rows bilinear carafe sapa-b \
-		--mini $(DEMO_ITERS) --data-root $(DEMO_DATA) --work-dir $(DEMO_DIR)
+	$(PY) tools/reproduce.py segformer-ade20k --rows $(DEMO_ROWS) \
+		--seeds $(DEMO_SEEDS) --mini $(DEMO_ITERS) --data-root $(DEMO_DATA) \
+		--work-dir $(DEMO_DIR)
+	$(PY) tools/analysis/plot_seeds.py $(DEMO_DIR)/results.json \
+		$(DEMO_DIR)/seed_spread.png
 	$(PY) tools/visualize_upsampling.py $(DEMO_DIR)/upsampled_feat.png \
-		--data-root $(DEMO_DATA) --mini $(DEMO_ITERS) $(foreach row,bilinear carafe sapa-b,\
-		--model $(row) $(subst %s,$(row),$(SEGFORMER)) $$(cat $(DEMO_DIR)/$(row)/last_checkpoint))
+		--data-root $(DEMO_DATA) --mini $(DEMO_ITERS) $(foreach row,$(DEMO_ROWS),\
+		--model $(row) $(subst %s,$(row),$(SEGFORMER)) \
+		$$(cat $$(ls -d $(DEMO_DIR)/$(row)/seed-* | head -1)/last_checkpoint))
 	@echo
 	@cat $(DEMO_DIR)/results.md
-	@echo "Figure: $(DEMO_DIR)/upsampled_feat.png. This mini run checks the pipeline"
-	@echo "(data, training, testing, FLOPs); its mIoU is no evidence about ADE20K."
+	@echo "Figures: $(DEMO_DIR)/seed_spread.png, $(DEMO_DIR)/upsampled_feat.png."
+	@echo "This mini run checks the pipeline (data, training, testing, FLOPs);"
+	@echo "its mIoU is no evidence about ADE20K."
 
 # On a machine with a GPU, torch and nvcc: build for that GPU, run the CUDA
 # tests, compute-sanitizer and the benchmark, and write one report

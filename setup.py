@@ -1,4 +1,4 @@
-"""Build and install sapa-mm.
+"""Build the compiled kernels of sapa-mm (the metadata is in pyproject.toml).
 
 The compiled kernels live in one extension, ``sapa_mm._ext``, built from
 ``ops/``: the CPU kernels (OpenMP) and the CPU emulation of the CUDA code path
@@ -23,12 +23,11 @@ Environment variables:
     MAX_JOBS                  parallel compile jobs (default: CPU count).
 """
 import glob
+import importlib.util
 import os
 import platform
-import re
-import subprocess
 
-from setuptools import find_packages, setup
+from setuptools import setup
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 BANNER = '!' * 78
@@ -43,41 +42,13 @@ def _say(*lines: str, loud: bool = False) -> None:
         print(BANNER)
 
 
-def _nvcc_version(cuda_home: str):
-    """(major, minor) of CUDA_HOME's nvcc, or None."""
-    try:
-        out = subprocess.run([os.path.join(cuda_home, 'bin', 'nvcc'),
-                              '--version'], capture_output=True, text=True,
-                             timeout=60).stdout
-    except OSError:
-        return None
-    match = re.search(r'release (\d+)\.(\d+)', out)
-    return (int(match[1]), int(match[2])) if match else None
-
-
-def default_cuda_arch_list() -> str:
-    """The architectures to build for when no GPU is visible and
-    TORCH_CUDA_ARCH_LIST is unset (torch's own choice then fails on an
-    empty list): those the installed torch was built for, so the kernels run
-    wherever torch does, with PTX for the newest so that newer GPUs JIT it.
-    A CPU-only torch (compile checks) gets the usual list of the nvcc.
-    (The Makefile takes this list for mmcv's build too.)"""
-    import torch
-    from torch.utils.cpp_extension import CUDA_HOME
-    arches = []
-    if hasattr(torch._C, '_cuda_getArchFlags'):
-        for flag in torch._C._cuda_getArchFlags().split():
-            match = re.fullmatch(r'sm_(\d+)(\d)', flag)
-            if match:
-                arches.append(f'{match[1]}.{match[2]}')
-    if not arches:
-        version = _nvcc_version(CUDA_HOME or '/usr/local/cuda') or (12, 0)
-        arches = ['8.0', '8.6', '8.9', '9.0']
-        arches.insert(0, '7.5' if version >= (13, 0) else '7.0')
-        if version >= (12, 8):
-            arches += ['10.0', '12.0']
-    arches = sorted(set(arches), key=lambda a: tuple(map(int, a.split('.'))))
-    return ';'.join(arches[:-1] + [arches[-1] + '+PTX'])
+def _default_cuda_arch_list() -> str:
+    """tools/cuda_arch_list.py's list (the Makefile takes it for mmcv)."""
+    spec = importlib.util.spec_from_file_location(
+        'cuda_arch_list', os.path.join(ROOT, 'tools', 'cuda_arch_list.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.default_cuda_arch_list()
 
 
 def _with_emulation() -> bool:
@@ -99,8 +70,12 @@ def _extensions():
         _say('torch is not importable at build time, skipping the compiled '
              'kernels (use pip install --no-build-isolation)', loud=True)
         return [], {}
-    from torch.utils.cpp_extension import (CUDA_HOME, BuildExtension,
-                                           CppExtension, CUDAExtension)
+    from torch.utils.cpp_extension import (
+        CUDA_HOME,
+        BuildExtension,
+        CppExtension,
+        CUDAExtension,
+    )
 
     os.environ.setdefault('MAX_JOBS', str(os.cpu_count() or 1))
     cpu_sources = ['ops/sapa.cpp'] + sorted(glob.glob('ops/cpu/*.cpp'))
@@ -133,7 +108,7 @@ def _extensions():
 
     if not os.getenv('TORCH_CUDA_ARCH_LIST') and \
             torch.cuda.device_count() == 0:
-        arch_list = default_cuda_arch_list()
+        arch_list = _default_cuda_arch_list()
         os.environ['TORCH_CUDA_ARCH_LIST'] = arch_list
         _say(f'no GPU visible and TORCH_CUDA_ARCH_LIST unset: building for '
              f'TORCH_CUDA_ARCH_LIST="{arch_list}"')
@@ -176,27 +151,6 @@ def _extensions():
     return [cuda_extension], {'build_ext': KernelsBuild}
 
 
-if __name__ == '__main__':  # not when the Makefile asks for the arch list
-    ext_modules, cmdclass = _extensions()
-    setup(
-        name='sapa-mm',
-        version='0.1.0',
-        description='SAPA (Similarity-Aware Point Affiliation) upsamplers as '
-        'an OpenMMLab 2.x plugin, with CPU and CUDA kernels',
-        long_description=open(os.path.join(ROOT, 'README.md')).read()
-        if os.path.exists(os.path.join(ROOT, 'README.md')) else '',
-        long_description_content_type='text/markdown',
-        python_requires='>=3.8',
-        packages=find_packages(include=['sapa_mm', 'sapa_mm.*']),
-        # torch.library.register_fake / register_autograd and
-        # torch.get_autocast_dtype are torch 2.4's.
-        install_requires=['torch>=2.4'],
-        extras_require={
-            'mm': ['mmengine>=0.10', 'mmcv>=2.0,<2.2',
-                   'mmsegmentation>=1.2', 'mmdet>=3.3'],
-            'tests': ['pytest'],
-        },
-        ext_modules=ext_modules,
-        cmdclass=cmdclass,
-        zip_safe=False,
-    )
+# Metadata is in pyproject.toml; setup.py builds the extension.
+ext_modules, cmdclass = _extensions()
+setup(ext_modules=ext_modules, cmdclass=cmdclass)

@@ -10,15 +10,15 @@ mmcv, and the heads and necks mmseg / mmdet.
 from importlib.util import find_spec
 
 from .ops import EXT_HAS_CUDA, HAS_EXT, aggregate, sapa, similarity
+from .version import __version__
 
-__version__ = '0.1.0'
 __all__ = [
     'EXT_HAS_CUDA', 'HAS_EXT', '__version__', 'aggregate', 'sapa',
     'similarity'
 ]
 
 if find_spec('mmengine') is not None:
-    from . import checkpoint  # noqa: F401  (mmengine checkpoints load safely)
+    from .engine import checkpoint  # noqa: F401  (mmengine checkpoints load safely)
     from .models import *  # noqa: F401,F403
     from .models import __all__ as _models_all
     __all__ += _models_all

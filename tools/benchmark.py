@@ -4,25 +4,25 @@
         [--threads 2] [--shapes segformer odd] [--repeats 10]
         [--model-level] [--out-dir work_dirs/benchmark]
 
-Op level (batch 2, C=256, K=5) on the shapes the models use: each row
-upsamples x (B, C, h, w) to the guide's (H, W): nearest, bilinear, CARAFE
-(mmcv on CUDA, sapa-mm's reassembly elsewhere; needs mmcv), SAPA-B on the
-pure-PyTorch reference, SAPA-I/B/G on the compiled kernels, on CUDA SAPA-B
-on the simple CUDA kernels (sapa-b-simple, SAPA_MM_CUDA_KERNELS=simple)
-beside the fast ones, and IndexNet and A2U on request (--rows ... indexnet
-a2u). Forward (no grad) and forward+backward times are medians over repeats
-after warm-up, the rows taking turns. Peak memory is the growth of the bytes held by tensors during
-a forward+backward after one warm-up call: CUDA's max_memory_allocated, or
-on CPU the same count from the allocation events of c10's CPU allocator. On
-CPU the peak RSS growth of the same call in a fresh process (sampled), which
-adds what the C allocator keeps from the OS, is reported too. Ratios are to
-bilinear, measured in the same run. Model level: one SegFormer-B1 training
-iteration per upsampler (CPU: batch 1 at 256x256; CUDA: batch 8 at 512x512).
+Op level (batch 2, C=256, K=5) on the shapes the models use: each row upsamples
+x (B, C, h, w) to the guide's (H, W): nearest, bilinear, CARAFE (mmcv on CUDA,
+sapa-mm's reassembly elsewhere; needs mmcv), SAPA-B on the pure-PyTorch
+reference, SAPA-I/B/G on the compiled kernels, on CUDA SAPA-B on the simple
+CUDA kernels (sapa-b-simple, SAPA_MM_CUDA_KERNELS=simple) beside the fast ones,
+and IndexNet and A2U on request (--rows ... indexnet a2u). Forward (no grad)
+and forward+backward times are medians over repeats after warm-up, the rows
+taking turns. Peak memory is the growth of the bytes held by tensors during a
+forward+backward after one warm-up call: CUDA's max_memory_allocated, or on CPU
+the same count from the allocation events of c10's CPU allocator. On CPU the
+peak RSS growth of the same call in a fresh process (sampled), which adds what
+the C allocator keeps from the OS, is reported too. Ratios are to bilinear,
+measured in the same run. Model level: one SegFormer-B1 training iteration per
+upsampler (CPU: batch 1 at 256x256; CUDA: batch 8 at 512x512).
 
 On Linux, c10's CPU allocator maps every large tensor afresh, so writing a
-new 32 MiB output first costs about 8000 page faults (some 15 ms on a
-2-core VM). PyTorch's ``THP_MEM_ALLOC_ENABLE=1`` puts large CPU tensors on
-transparent huge pages instead, for every row alike; the results say
+new 32 MiB output first costs about 8000 page faults. PyTorch's
+``THP_MEM_ALLOC_ENABLE=1`` puts large CPU tensors on transparent huge pages
+instead, for every row alike; the results say
 whether it was set.
 
 Writes a markdown table, JSON and a bar chart to --out-dir.
@@ -42,40 +42,38 @@ import time
 from importlib.util import find_spec
 
 import torch
-import torch.nn.functional as F
 
 import sapa_mm
-from sapa_mm.models import A2U, SAPA, IndexNet
+from sapa_mm.models import SAPA, build_guided_upsampler
+from sapa_mm.tables import TABLES
 
-SHAPES = {  # name: ((h, w), (H, W))
-    'segformer': ((64, 64), (128, 128)),        # SegFormer-B1@512, 1/8->1/4
-    'mask2former': ((80, 80), (160, 160)),      # Mask2Former@640, 1/8->1/4
-    'faster-rcnn': ((100, 168), (200, 336)),    # Faster R-CNN@1333x800, P3->P2
-    'odd': ((86, 64), (171, 128)),              # mmseg whole-image test size
+#: The upsampling step of each table's model, named by the model, and the
+#: odd size of mmseg's whole-image test mode: name -> ((h, w), (H, W)).
+SHAPES = {
+    table.name.rsplit('-', 1)[0]: table.upsampling_shape
+    for table in TABLES.values()
 }
-ROWS = ['nearest', 'bilinear', 'carafe', 'sapa-reference', 'sapa-i',
-        'sapa-b', 'sapa-g', 'sapa-b-simple']
-EXTRA_ROWS = ['indexnet', 'a2u']  # not run by default
+SHAPES['odd'] = ((86, 64), (171, 128))
+#: The tables' upsamplers (row key -> upsample_cfg), the same in every table.
+UPSAMPLERS = {row.key: row.upsampler
+              for table in TABLES.values() for row in table.rows}
+EXTRA_ROWS = ['indexnet', 'a2u']  # not run by default (slow on CPU)
+#: SAPA-B on the pure-PyTorch reference, and on the simple CUDA kernels.
+ROWS = [key for key in UPSAMPLERS if key not in EXTRA_ROWS] + [
+    'sapa-reference', 'sapa-b-simple']
 BATCH, CHANNELS, KERNEL = 2, 256, 5
 
 
 def build_row(row: str):
     """A callable (x, guide) -> output for one row."""
-    if row in ('nearest', 'bilinear'):
-        kwargs = {} if row == 'nearest' else dict(align_corners=False)
-        return lambda x, g: F.interpolate(x, size=g.shape[-2:], mode=row,
-                                          **kwargs)
-    if row == 'carafe':
-        from sapa_mm.models.carafe import GuidedCARAFE
-        return GuidedCARAFE(CHANNELS)
-    if row == 'indexnet':
-        return IndexNet(CHANNELS)
-    if row == 'a2u':
-        return A2U(CHANNELS)
     if row == 'sapa-reference':
         return SAPA(CHANNELS, variant='B', backend='reference')
-    # sapa-b-simple: SAPA-B, run under ROW_ENVIRONMENT.
-    return SAPA(CHANNELS, variant=row[5].upper(), backend='extension')
+    if row == 'sapa-b-simple':  # run under ROW_ENVIRONMENT
+        row = 'sapa-b'
+    cfg = dict(UPSAMPLERS[row])
+    if cfg['type'].startswith('SAPA'):
+        cfg['backend'] = 'extension'
+    return build_guided_upsampler(cfg, CHANNELS, CHANNELS)
 
 
 # Environment variables set while a row runs (the ops read them per call).
@@ -265,9 +263,9 @@ def op_level(args, dtype):
                     [in_row_environment(r, lambda m=modules[r]: m(x, guide))
                      for r in rows], args.device, args.warmup, repeats)
             both = time_ms(
-                [in_row_environment(
-                    r, lambda m=modules[r]: forward_backward(m, x, guide, grad))
-                 for r in rows], args.device, args.warmup, repeats)
+                [in_row_environment(r, lambda m=modules[r]: forward_backward(
+                    m, x, guide, grad)) for r in rows], args.device,
+                args.warmup, repeats)
             timed.update(zip(rows, zip(forward, both)))
         for row in args.rows:
             forward, both = timed[row]
@@ -300,8 +298,8 @@ def model_level(args, dtype):
     from mmengine.structures import PixelData
     from mmseg.structures import SegDataSample
 
-    from sapa_mm.complexity import build_model
-    from sapa_mm.engine import load_config
+    from sapa_mm.analysis.complexity import build_model
+    from sapa_mm.engine.runner import load_config
     batch, size = (1, 256) if args.device == 'cpu' else (8, 512)
     rows = ('bilinear', 'carafe', 'sapa-i', 'sapa-b', 'sapa-g')
     g = torch.Generator().manual_seed(0)
@@ -316,8 +314,7 @@ def model_level(args, dtype):
     steps = []
     for row in rows:
         cfg = load_config(
-            f'configs/segformer/segformer_mit-b1-{row}_8xb2-160k_ade20k-'
-            '512x512.py',
+            TABLES['segformer-ade20k'].config_path(row),
             mini=dict(max_iters=1, val_interval=1, crop_size=(size, size)))
         model = build_model(cfg).to(args.device).train()
         optim = OptimWrapper(torch.optim.AdamW(model.parameters(), lr=1e-5))

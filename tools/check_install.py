@@ -37,9 +37,10 @@ def toolchain_problems() -> list:
     if not _wants_cuda(torch):
         return problems
     if torch.version.cuda is None:
-        problems.append(f'a GPU build is wanted, but torch {torch.__version__} '
-                        'is a CPU build: install a CUDA build of torch (see '
-                        'the README, "Install on a GPU machine")')
+        problems.append(f'a GPU build is wanted, but torch '
+                        f'{torch.__version__} is a CPU build: install a '
+                        'CUDA build of torch (see the README, "Install on a '
+                        'GPU machine")')
         return problems
     nvcc = shutil.which('nvcc')
     cuda_home = os.getenv('CUDA_HOME')

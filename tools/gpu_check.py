@@ -44,8 +44,12 @@ def sanitizer_case() -> None:
     style module path, both kernel sets, two dtypes, both layouts."""
     import torch
 
-    from sapa_mm.ops import (channel_norm, channel_norm_linear,
-                             nearest_upsample, sapa)
+    from sapa_mm.ops import (
+        channel_norm,
+        channel_norm_linear,
+        nearest_upsample,
+        sapa,
+    )
     torch.manual_seed(0)
     for kernels in ('fast', 'simple'):
         os.environ['SAPA_MM_CUDA_KERNELS'] = kernels

@@ -1,5 +1,5 @@
 """Generate the mini datasets: ADE20K and COCO on-disk formats, synthetic
-scenes, deterministic in the seed.
+scenes, deterministic in --seed.
 
     python tools/make_mini_data.py ROOT [--num-train 32] [--num-val 8]
         [--seed 0] [--only ade20k|coco]

@@ -7,8 +7,8 @@
 import argparse
 import json
 
-from sapa_mm.console import quiet_upstream_warnings
-from sapa_mm.engine import add_runner_arguments, run, runner_arguments
+from sapa_mm.engine.runner import add_runner_arguments, run, runner_arguments
+from sapa_mm.engine.upstream_warnings import quiet_upstream_warnings
 
 
 def parse_args():

@@ -10,8 +10,8 @@ The default scope (mmseg / mmdet) comes from the config, and its
 """
 import argparse
 
-from sapa_mm.console import quiet_upstream_warnings
-from sapa_mm.engine import add_runner_arguments, run, runner_arguments
+from sapa_mm.engine.runner import add_runner_arguments, run, runner_arguments
+from sapa_mm.engine.upstream_warnings import quiet_upstream_warnings
 
 
 def parse_args():

@@ -1,6 +1,6 @@
 """Compare segmentation models on the same images: the image, its labels,
 and per model the prediction and the upsampled 1/4-resolution decoder
-feature (its 3 principal components as RGB), like the SAPA README's
+feature (its 3 principal components as RGB), like the paper's
 ``upsampled_feat.png``.
 
     python tools/visualize_upsampling.py OUT.png --data-root DIR \
@@ -19,9 +19,9 @@ from mmengine.dataset import Compose, pseudo_collate  # noqa: E402
 from mmengine.registry import DATASETS  # noqa: E402
 from mmengine.runner import load_checkpoint  # noqa: E402
 
-from sapa_mm.complexity import build_model  # noqa: E402
-from sapa_mm.console import quiet_upstream_warnings  # noqa: E402
-from sapa_mm.engine import load_config  # noqa: E402
+from sapa_mm.analysis.complexity import build_model  # noqa: E402
+from sapa_mm.engine.runner import load_config  # noqa: E402
+from sapa_mm.engine.upstream_warnings import quiet_upstream_warnings  # noqa: E402
 
 
 def parse_args():

@@ -6,7 +6,7 @@ model = dict(
     data_preprocessor=dict(pad_size_divisor=64),
     neck=dict(
         upsample_cfg=dict(
-            type='carafe',
+            type='GuidedCARAFE',
             up_kernel=5,
             up_group=1,
             encoder_kernel=3,

@@ -5,4 +5,4 @@ model = dict(
     decode_head=dict(
         pixel_decoder=dict(
             type='mmdet.GuidedMSDeformAttnPixelDecoder',
-            upsample_cfg=dict(type='carafe'))))
+            upsample_cfg=dict(type='GuidedCARAFE'))))

@@ -6,4 +6,5 @@ model = dict(
     decode_head=dict(
         type='GuidedMaskFormerHead',
         pixel_decoder=dict(
-            type='mmdet.GuidedPixelDecoder', upsample_cfg=dict(type='SAPA-G'))))
+            type='mmdet.GuidedPixelDecoder',
+            upsample_cfg=dict(type='SAPA-G'))))

@@ -3,4 +3,4 @@
 _base_ = './segformer_mit-b1-bilinear_8xb2-160k_ade20k-512x512.py'
 model = dict(
     decode_head=dict(
-        type='GuidedSegformerHead', upsample_cfg=dict(type='carafe')))
+        type='GuidedSegformerHead', upsample_cfg=dict(type='GuidedCARAFE')))

@@ -1,4 +1,7 @@
-"""Synthetic datasets in the ADE20K and COCO on-disk formats."""
-from .synthetic import make_ade20k, make_coco
+"""Mini datasets: small synthetic scenes written in the real on-disk formats
+(one writer per task), so that the upstream dataset classes load them
+unchanged and every config runs on them by pointing ``data_root`` there."""
+from .ade20k import make_ade20k
+from .coco import make_coco
 
 __all__ = ['make_ade20k', 'make_coco']

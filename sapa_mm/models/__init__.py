@@ -1,33 +1,24 @@
-"""Modules: the guided upsamplers (mmengine's root ``MODELS``, where
-``build_upsample_layer`` looks) and, where mmcv / mmdet / mmseg are
-installed, CARAFE, the necks and pixel decoders (mmdet's ``MODELS``) and
-decode heads (mmseg's). SAPA, IndexNet, A2U and the guided interface need
-mmengine alone (A2U's reassembly takes mmcv's CUDA op where mmcv is
-installed)."""
+"""The modules users build from configs: the guided upsamplers
+(:mod:`.upsamplers`, mmengine's root ``MODELS``) and the task adapters that
+take an ``upsample_cfg``: mmseg decode heads (:mod:`.decode_heads`), mmdet
+necks (:mod:`.necks`) and pixel decoders (:mod:`.pixel_decoders`), each
+imported where its toolbox is installed."""
 from importlib.util import find_spec
 
-from .a2u import A2U
-from .guided import (GuidedResize, GuidedUpsampler, build_guided_upsampler,
-                     init_guided_upsamplers)
-from .indexnet import IndexNet
-from .sapa import SAPA, SAPAB, SAPAG, SAPAI
+from .upsamplers import *  # noqa: F401,F403
+from .upsamplers import __all__ as _upsamplers_all
 
-__all__ = [
-    'A2U', 'GuidedResize', 'GuidedUpsampler', 'IndexNet', 'SAPA', 'SAPAB',
-    'SAPAG', 'SAPAI', 'build_guided_upsampler', 'init_guided_upsamplers'
-]
+__all__ = list(_upsamplers_all)
 
-if find_spec('mmcv') is not None:
-    from .carafe import GuidedCARAFE  # noqa: F401
-    __all__ += ['GuidedCARAFE']
 if find_spec('mmdet') is not None:
     from .necks import GuidedFPN  # noqa: F401
     from .pixel_decoders import (  # noqa: F401
-        GuidedMSDeformAttnPixelDecoder, GuidedPixelDecoder)
+        GuidedMSDeformAttnPixelDecoder,
+        GuidedPixelDecoder,
+    )
     __all__ += [
         'GuidedFPN', 'GuidedMSDeformAttnPixelDecoder', 'GuidedPixelDecoder'
     ]
 if find_spec('mmseg') is not None:
-    from .decode_heads import (  # noqa: F401
-        GuidedMaskFormerHead, GuidedSegformerHead)
+    from .decode_heads import GuidedMaskFormerHead, GuidedSegformerHead  # noqa: F401
     __all__ += ['GuidedMaskFormerHead', 'GuidedSegformerHead']

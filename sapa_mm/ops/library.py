@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 from torch._prims_common import suggest_memory_format
 
-from . import reference
+from . import fallback
 from .extension import BUILD_HINT, EXT_HAS_CUDA, HAS_EXT, IMPORT_ERROR
 
 NAMESPACE = 'sapa_mm'
@@ -45,79 +45,6 @@ SCHEMAS = {
     'Tensor mean, Tensor rstd) -> Tensor',
 }
 
-
-def _channels_last(t: Tensor) -> Tensor:
-    return t.contiguous(memory_format=torch.channels_last)
-
-
-def _like(t: Tensor, like: Tensor) -> Tensor:
-    """t in the memory format the kernels give the result of input like."""
-    return t.contiguous(memory_format=suggest_memory_format(like))
-
-
-# The reference, with the kernels' output memory formats. The backward passes
-# are composed exactly as in sapa_ops.h: window sums and their transposes,
-# each computed only where output_mask asks for it (None otherwise).
-def _similarity_reference(query: Tensor, key: Tensor,
-                          kernel_size: int) -> Tensor:
-    return _channels_last(reference.similarity(query, key, kernel_size))
-
-
-def _similarity_backward_reference(
-        grad: Tensor, query: Tensor, key: Tensor, kernel_size: int,
-        output_mask: List[bool]) -> Tuple[Optional[Tensor], Optional[Tensor]]:
-    grad_query = grad_key = None
-    if output_mask[0]:
-        grad_query = _like(reference.aggregate(grad, key, kernel_size), query)
-    if output_mask[1]:
-        grad_key = _like(
-            reference.window_gather(grad, query, key.shape[2:], kernel_size),
-            key)
-    return grad_query, grad_key
-
-
-def _similarity_softmax_reference(query: Tensor, key: Tensor,
-                                  kernel_size: int) -> Tensor:
-    return _channels_last(
-        reference.similarity(query, key, kernel_size).softmax(dim=1))
-
-
-def _similarity_softmax_backward_reference(
-        grad: Tensor, weights: Tensor, query: Tensor, key: Tensor,
-        kernel_size: int,
-        output_mask: List[bool]) -> Tuple[Optional[Tensor], Optional[Tensor]]:
-    grad_similarity = weights * (grad - (grad * weights).sum(1, keepdim=True))
-    return _similarity_backward_reference(grad_similarity, query, key,
-                                          kernel_size, output_mask)
-
-
-def _aggregate_reference(weights: Tensor, value: Tensor,
-                         kernel_size: int) -> Tensor:
-    return _like(reference.aggregate(weights, value, kernel_size), value)
-
-
-def _aggregate_backward_reference(
-        grad: Tensor, weights: Tensor, value: Tensor, kernel_size: int,
-        output_mask: List[bool]) -> Tuple[Optional[Tensor], Optional[Tensor]]:
-    grad_weights = grad_value = None
-    if output_mask[0]:
-        grad_weights = _channels_last(
-            reference.similarity(grad, value, kernel_size))
-    if output_mask[1]:
-        grad_value = _like(
-            reference.window_gather(weights, grad, value.shape[2:],
-                                    kernel_size), value)
-    return grad_weights, grad_value
-
-
-_REFERENCE_KERNELS = {
-    'similarity': _similarity_reference,
-    'similarity_backward': _similarity_backward_reference,
-    'similarity_softmax': _similarity_softmax_reference,
-    'similarity_softmax_backward': _similarity_softmax_backward_reference,
-    'aggregate': _aggregate_reference,
-    'aggregate_backward': _aggregate_backward_reference,
-}
 
 _warned = set()
 
@@ -147,7 +74,7 @@ def _with_warning(kernel, device_type: str):
 
 
 def _register_reference(dispatch_key: str, device_type: str) -> None:
-    for name, kernel in _REFERENCE_KERNELS.items():
+    for name, kernel in fallback.WINDOW_KERNELS.items():
         torch.library.impl(f'{NAMESPACE}::{name}', dispatch_key)(
             _with_warning(kernel, device_type))
 
@@ -162,15 +89,15 @@ if not EXT_HAS_CUDA:
 # extension) they are composed of torch ops, which are fast enough off the
 # CPU.
 torch.library.impl(f'{NAMESPACE}::channel_stats',
-                   'CompositeExplicitAutograd')(reference.channel_stats)
+                   'CompositeExplicitAutograd')(fallback.channel_stats)
 torch.library.impl(f'{NAMESPACE}::channel_stats_linear',
-                   'CompositeExplicitAutograd')(reference.channel_stats_linear)
+                   'CompositeExplicitAutograd')(fallback.channel_stats_linear)
 torch.library.impl(f'{NAMESPACE}::channel_norm_backward_',
                    'CompositeExplicitAutograd')(
-                       reference.channel_norm_backward_)
+                       fallback.channel_norm_backward_)
 torch.library.impl(f'{NAMESPACE}::channel_linear_norm_backward',
                    'CompositeExplicitAutograd')(
-                       reference.channel_linear_norm_backward)
+                       fallback.channel_linear_norm_backward)
 
 
 # Fake kernels: shapes and memory formats only, for torch.compile, meta

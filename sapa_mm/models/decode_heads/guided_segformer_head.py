@@ -4,7 +4,7 @@ from mmseg.models.decode_heads import SegformerHead
 from mmseg.registry import MODELS
 from torch import Tensor, nn
 
-from ..guided import build_guided_upsampler, init_guided_upsamplers
+from ..upsamplers import build_guided_upsampler, init_guided_upsamplers
 
 
 @MODELS.register_module()

@@ -7,7 +7,7 @@ from mmdet.registry import MODELS
 from mmdet.utils import ConfigType, MultiConfig, OptConfigType
 from torch import Tensor, nn
 
-from ..guided import build_guided_upsampler, init_guided_upsamplers
+from ..upsamplers import build_guided_upsampler, init_guided_upsamplers
 
 
 @MODELS.register_module()
@@ -16,12 +16,12 @@ class GuidedFPN(FPN):
 
     Each coarser lateral is upsampled guided by the finer lateral it is then
     added to: ``lateral[i-1] + up(lateral[i], guide=lateral[i-1])``. With
-    ``upsample_cfg=dict(type='nearest')`` this is exactly mmdet's ``FPN``;
-    with ``type='carafe'`` it is the plain FPN with CARAFE in its top-down
-    steps (the CARAFE paper's detection setting, one ``CARAFEPack`` per
-    step); with ``type='SAPA-B'`` etc. the SAPA upsamplers. Every other
-    argument (``start_level``, ``add_extra_convs``, ...) behaves as in
-    ``FPN``, and any input size works (no padding to a multiple needed).
+    ``upsample_cfg=dict(type='nearest')`` this is exactly mmdet's ``FPN``; with
+    ``type='GuidedCARAFE'`` it is the plain FPN with CARAFE in its top-down
+    steps (the CARAFE paper's detection setting, one ``CARAFEPack`` per step);
+    with ``type='SAPA-B'`` etc. the SAPA upsamplers. Every other argument
+    (``start_level``, ``add_extra_convs``, ...) behaves as in ``FPN``, and any
+    input size works (no padding to a multiple needed).
 
     Args:
         upsample_cfg: config of the guided upsampler, see

@@ -8,7 +8,7 @@ from mmdet.models.layers import MSDeformAttnPixelDecoder, PixelDecoder
 from mmdet.registry import MODELS
 from torch import Tensor, nn
 
-from ..guided import build_guided_upsampler, init_guided_upsamplers
+from ..upsamplers import build_guided_upsampler, init_guided_upsamplers
 
 
 def _build_upsamplers(cfg: dict, channels: int, count: int) -> nn.ModuleList:

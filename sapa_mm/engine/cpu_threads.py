@@ -3,8 +3,8 @@
 PyTorch runs one intra-op thread per core, and every parallel region ends
 at a barrier: where another process keeps a core busy, each region waits
 for the thread that shares that core to get a time slice, and a training
-iteration of thousands of regions runs many times slower (0.25 s to 4-10 s
-per demo iteration on two cores). :class:`SharedCPUThreadsHook` gives torch
+iteration of thousands of regions runs many times slower (measured in
+docs/benchmark.md). :class:`SharedCPUThreadsHook` gives torch
 the CPUs that other processes leave idle instead, measured from
 ``/proc/stat`` while the runner works, and follows the load as it changes.
 ``OMP_NUM_THREADS`` fixes the count (torchrun sets it to 1 per process
@@ -83,8 +83,8 @@ class SharedCPUThreadsHook(Hook):
     """Sets torch's intra-op threads to the usable CPUs that other processes
     leave idle (at least one), at the start of the run and then every
     ``interval`` seconds. Added to CPU runs by
-    :func:`sapa_mm.engine.build_runner` where ``OMP_NUM_THREADS`` is unset
-    and ``/proc/stat`` exists (Linux).
+    :func:`sapa_mm.engine.runner.build_runner` where ``OMP_NUM_THREADS`` is
+    unset and ``/proc/stat`` exists (Linux).
 
     Args:
         interval: seconds between two measurements.

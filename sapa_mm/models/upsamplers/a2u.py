@@ -8,8 +8,8 @@ import torch.nn.functional as F
 from mmengine.registry import MODELS
 from torch import Tensor, nn
 
-from ..ops import checks
-from ..ops.functional import aggregate
+from ...ops import checks
+from ...ops.functional import aggregate
 from .guided import EvenSizeUpsampler, pixel_shuffle
 
 try:  # mmcv's CUDA op where mmcv is installed, as for the CARAFE row
@@ -38,11 +38,11 @@ class A2U(EvenSizeUpsampler):
        pixel_shuffle(., 2): (B, s^2, H, W); sigmoid, then softmax over the
        s^2 taps;
     6. output = CARAFE reassembly of x with these kernels, scale 2
-       (:func:`~sapa_mm.models.carafe.reassemble`: mmcv's op on CUDA, the
-       SAPA aggregate kernels elsewhere, as for the CARAFE row).
+       (:func:`~sapa_mm.models.upsamplers.carafe.reassemble`: mmcv's op on
+       CUDA, the SAPA aggregate kernels elsewhere, as for the CARAFE row).
 
     Sizes other than an exact 2x: as every
-    :class:`~sapa_mm.models.guided.EvenSizeUpsampler`, the guide is
+    :class:`~sapa_mm.models.upsamplers.guided.EvenSizeUpsampler`, the guide is
     zero-padded at the bottom/right to even (H', W'), the kernels are
     predicted and the output reassembled at (H', W'), then cropped to
     (H, W). Output point (i, j) reassembles the s x s window of x around
@@ -56,10 +56,10 @@ class A2U(EvenSizeUpsampler):
     GroupNorms); 10,790 for Cg = 256, s = 3 (+0.06M for SegFormer's 6
     modules, +0.03M for 3, +0.01M for 1: the paper's columns).
 
-    FLOPs (the paper's accounting, :mod:`sapa_mm.complexity`: convolution
-    multiply-accumulates without bias, functional ones included, s^2 C per
-    output point of the reassembly, one per element for the product of the
-    two channel-wise results; pooling, normalisation, activations, sums,
+    FLOPs (the paper's accounting, :mod:`sapa_mm.analysis.complexity`:
+    convolution multiply-accumulates without bias, functional ones included,
+    s^2 C per output point of the reassembly, one per element for the product
+    of the two channel-wise results; pooling, normalisation, activations, sums,
     sigmoid and softmax not counted), with (h, w) = (H'/2, W'/2):
     4s^2 Cg (p) + 2 k^2 Cg (u, v) + 2 k^2 Cg hw (the channel-wise convs) +
     Cg hw (product) + 4s^2 hw (dynamic conv) + s^2 C * 4hw (reassembly) =

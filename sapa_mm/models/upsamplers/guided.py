@@ -9,14 +9,13 @@ CARAFE predicts its kernels from ``x``; IndexNet and A2U predict theirs from
 the guide; SAPA compares ``x`` with the guide.
 """
 from contextlib import nullcontext
-from typing import ContextManager, Optional, Union
+from typing import ContextManager, Optional
 
 import torch
 import torch.nn.functional as F
-from mmengine.registry import MODELS
 from torch import Tensor, nn
 
-from ..ops import checks
+from ...ops import checks
 
 
 class GuidedUpsampler(nn.Module):
@@ -24,8 +23,20 @@ class GuidedUpsampler(nn.Module):
 
     Subclasses are built as ``cls(in_channels=..., guide_channels=...,
     **cfg)`` and implement ``forward(x, guide)``, returning ``x`` upsampled to
-    ``guide``'s (H, W).
+    ``guide``'s (H, W). Called without a guide (as the layers of mmcv's
+    ``build_upsample_layer`` are), they raise a TypeError that says so.
     """
+
+    def __call__(self, *args, **kwargs):
+        if len(args) + len(kwargs) < 2:
+            raise TypeError(
+                f'{type(self).__name__} is a guided upsampler: call it as '
+                f'module(x, guide), with the high-res guide whose size the '
+                f'output takes (got {len(args) + len(kwargs)} argument). '
+                f'Heads and necks build it with sapa_mm.models.'
+                f'build_guided_upsampler; for a layer with forward(x) use '
+                f"mmcv.cnn.build_upsample_layer with e.g. type='carafe'.")
+        return super().__call__(*args, **kwargs)
 
     def check_inputs(self,
                      x: Tensor,
@@ -117,111 +128,3 @@ class EvenSizeUpsampler(GuidedUpsampler):
     def extra_repr(self) -> str:
         return (f'in_channels={self.in_channels}, '
                 f'guide_channels={self.guide_channels}')
-
-
-@MODELS.register_module()
-class GuidedResize(GuidedUpsampler):
-    """Fixed interpolation (``F.interpolate``) to the guide's size.
-
-    Args:
-        in_channels: channels of ``x`` (unused; part of the interface).
-        guide_channels: channels of the guide (unused).
-        mode: an ``F.interpolate`` mode: 'nearest', 'bilinear', 'bicubic'.
-        align_corners: as in ``F.interpolate``; None for 'nearest'.
-    """
-
-    def __init__(self,
-                 in_channels: Optional[int] = None,
-                 guide_channels: Optional[int] = None,
-                 mode: str = 'bilinear',
-                 align_corners: Optional[bool] = None) -> None:
-        super().__init__()
-        if mode not in ('nearest', 'bilinear', 'bicubic'):
-            raise ValueError(f"GuidedResize: mode must be 'nearest', "
-                             f"'bilinear' or 'bicubic', got {mode!r}")
-        if mode == 'nearest' and align_corners is not None:
-            raise ValueError('GuidedResize: align_corners only applies to '
-                             f'bilinear/bicubic, got mode={mode!r}, '
-                             f'align_corners={align_corners}')
-        if mode != 'nearest' and align_corners is None:
-            align_corners = False
-        self.mode = mode
-        self.align_corners = align_corners
-
-    def forward(self, x: Tensor, guide: Tensor) -> Tensor:
-        self.check_inputs(x, guide)
-        return F.interpolate(
-            x,
-            size=guide.shape[-2:],
-            mode=self.mode,
-            align_corners=self.align_corners)
-
-    def extra_repr(self) -> str:
-        s = f'mode={self.mode!r}'
-        if self.align_corners is not None:
-            s += f', align_corners={self.align_corners}'
-        return s
-
-
-# upsample_cfg types that name a fixed mode or mmcv's CARAFE, mapped to the
-# registered guided modules that implement them (GuidedCARAFE, in
-# carafe.py, needs mmcv; the rest of this file does not).
-_ALIASES = {
-    'nearest': ('GuidedResize', dict(mode='nearest')),
-    'bilinear': ('GuidedResize', dict(mode='bilinear')),
-    'bicubic': ('GuidedResize', dict(mode='bicubic')),
-    'carafe': ('GuidedCARAFE', {}),
-    'CARAFE': ('GuidedCARAFE', {}),
-}
-
-
-def init_guided_upsamplers(module: nn.Module) -> None:
-    """Re-runs the own initialisation of every guided upsampler in
-    ``module``: a parent's ``init_cfg`` (e.g. Xavier on every Conv2d) reaches
-    their layers too, and mmengine does not call ``init_weights`` through
-    plain ``nn.ModuleList``s."""
-    for m in module.modules():
-        if isinstance(m, GuidedUpsampler) and hasattr(m, 'init_weights'):
-            m.init_weights()
-
-
-def build_guided_upsampler(cfg: Union[dict, None], in_channels: int,
-                           guide_channels: int) -> GuidedUpsampler:
-    """Builds a guided upsampler from an ``upsample_cfg``.
-
-    Args:
-        cfg: ``dict(type=..., **kwargs)``. ``type`` is 'nearest', 'bilinear',
-            'bicubic', 'carafe', or any registered :class:`GuidedUpsampler`
-            ('SAPA', 'SAPA-I', 'SAPA-B', 'SAPA-G', 'IndexNet', 'A2U', ...),
-            or such a class.
-        in_channels: channels of the low-res input ``x``.
-        guide_channels: channels of the high-res guide.
-
-    Returns:
-        A module with ``forward(x, guide)``.
-    """
-    if not isinstance(cfg, dict) or 'type' not in cfg:
-        raise TypeError(f'upsample_cfg must be a dict with a "type" key, got '
-                        f'{cfg!r}')
-    kwargs = dict(cfg)
-    layer_type = kwargs.pop('type')
-    if isinstance(layer_type, str) and layer_type in _ALIASES:
-        name, defaults = _ALIASES[layer_type]
-        cls = MODELS.get(name)
-        if cls is None:  # GuidedCARAFE without mmcv
-            raise ImportError(f'upsample_cfg type={layer_type!r} needs '
-                              f"{name}, which needs mmcv's ops: install "
-                              f'mmcv (see the README, section Install)')
-        kwargs = {**defaults, **kwargs}
-    elif isinstance(layer_type, type):
-        cls = layer_type
-    else:
-        cls = MODELS.get(layer_type)
-    if not (isinstance(cls, type) and issubclass(cls, GuidedUpsampler)):
-        raise ValueError(
-            f'upsample_cfg type={layer_type!r} is not a guided upsampler '
-            f'(a GuidedUpsampler with forward(x, guide)); use one of '
-            f'{sorted(_ALIASES)} or a registered GuidedUpsampler such as '
-            f"'SAPA-B'")
-    return cls(in_channels=in_channels, guide_channels=guide_channels,
-               **kwargs)

@@ -6,10 +6,15 @@ from mmengine.model.weight_init import trunc_normal_
 from mmengine.registry import MODELS
 from torch import Tensor, nn
 
-from ..ops import checks, functional
-from ..ops.channel_norm import (channel_linear, channel_norm,
-                                channel_norm_linear, channel_norm_similarity)
-from ..ops.functional import nearest_upsample
+from ...ops import checks, functional
+from ...ops import reference as ops_reference
+from ...ops.channel_norm import (
+    channel_linear,
+    channel_norm,
+    channel_norm_linear,
+    channel_norm_similarity,
+)
+from ...ops.functional import nearest_upsample
 from .guided import GuidedUpsampler, autocast_off, compute_dtype
 
 VARIANTS = ('I', 'B', 'G')
@@ -117,36 +122,39 @@ class SAPA(GuidedUpsampler):
         dtype = compute_dtype(x)
         x, guide = x.to(dtype), guide.to(dtype)
         with autocast_off(x.device.type):
+            reference = functional.resolve_backend(
+                self.backend, x.device) == 'reference'
             if self.variant == 'I':
-                return self._sapa_i(x, guide)
-            query = self._project(guide, self.norm_guide, self.q)
+                return self._sapa_i(x, guide, reference)
+            query = self._project(guide, self.norm_guide, reference, self.q)
             if self.variant == 'B':
-                key = self._project(x, self.norm_x, self.k)
+                key = self._project(x, self.norm_x, reference, self.k)
             else:
                 # The key and the gate share LN(x): one projection.
-                key, gate = self._project(x, self.norm_x, self.k,
+                key, gate = self._project(x, self.norm_x, reference, self.k,
                                           self.gate).split(
                                               [self.embedding_dim, 1], dim=1)
                 gate = torch.sigmoid(gate)
                 # W_x up(x) == up(W_x x) for nearest up(): project at low
                 # res.
-                q_x = channel_linear(x, self.q_x.weight, self.q_x.bias)
+                linear = ops_reference.channel_linear if reference else \
+                    channel_linear
+                q_x = linear(x, self.q_x.weight, self.q_x.bias)
                 size = guide.shape[-2:]
                 query = nearest_upsample(gate, size, self.backend) * query + \
                     nearest_upsample((1 - gate) * q_x, size, self.backend)
             return functional.sapa(query, key, x, self.kernel_size,
                                    self.backend)
 
-    def _sapa_i(self, x: Tensor, guide: Tensor) -> Tensor:
+    def _sapa_i(self, x: Tensor, guide: Tensor, reference: bool) -> Tensor:
         """SAPA-I: softmax over <LN(guide)_p, LN(x)_t> of the window taps t,
         without a normalised copy of the guide (see
-        :func:`~sapa_mm.ops.channel_norm_similarity`)."""
+        :func:`~sapa_mm.ops.channel_norm_similarity`); on the reference
+        backend, the literal LayerNorms."""
         if not self.norm:
             return functional.sapa(guide, x, x, self.kernel_size,
                                    self.backend)
-        if functional.resolve_backend(self.backend,
-                                      guide.device) == 'reference':
-            # The literal LayerNorms: an independent oracle.
+        if reference:
             similarity = functional.similarity(
                 self._normed(guide, self.norm_guide),
                 self._normed(x, self.norm_x), self.kernel_size, 'reference')
@@ -161,22 +169,29 @@ class SAPA(GuidedUpsampler):
                                     self.kernel_size, self.backend)
 
     @staticmethod
-    def _project(t: Tensor, norm: nn.Module, *linears: nn.Linear) -> Tensor:
-        """The linears, stacked, over the channels of norm(t), without
-        channels-last copies."""
+    def _project(t: Tensor, norm: nn.Module, reference: bool,
+                 *linears: nn.Linear) -> Tensor:
+        """The linears, stacked, over the channels of norm(t): folded into
+        the compiled channel-norm ops without channels-last copies, or, on
+        the reference backend, plain ``F.layer_norm`` and ``F.linear``."""
         weight = torch.cat([linear.weight for linear in linears])
         bias = None
         if linears[0].bias is not None:
             bias = torch.cat([linear.bias for linear in linears])
+        if reference:
+            if isinstance(norm, nn.LayerNorm):
+                t = ops_reference.channel_layer_norm(t, norm.weight, norm.bias,
+                                                     norm.eps)
+            return ops_reference.channel_linear(t, weight, bias)
         if isinstance(norm, nn.LayerNorm):
             return channel_norm_linear(t, weight, bias, norm.weight,
                                        norm.bias, norm.eps)
         return channel_linear(t, weight, bias)
 
     @staticmethod
-    def _normed(t: Tensor, norm: nn.Module) -> Tensor:
-        """SAPA-I's parameter-free LayerNorm (or identity) over channels."""
-        return norm(t.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+    def _normed(t: Tensor, norm: nn.LayerNorm) -> Tensor:
+        """SAPA-I's parameter-free LayerNorm over channels."""
+        return ops_reference.channel_layer_norm(t, None, None, norm.eps)
 
     def extra_repr(self) -> str:
         s = (f'variant={self.variant!r}, in_channels={self.in_channels}, '

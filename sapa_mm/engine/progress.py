@@ -6,7 +6,7 @@ rewritten in place where the stream is a terminal, a plain line every
 readable. ``tools/reproduce.py`` (and ``make demo``) runs the train/test
 tools in subprocesses whose output goes to log files; it sets
 :data:`REPORT_ENV` for them, and :class:`ProgressReportHook` (added to every
-runner by :func:`sapa_mm.engine.build_runner`) then writes one
+runner by :func:`sapa_mm.engine.runner.build_runner`) then writes one
 machine-readable report line per update to the subprocess's stdout, which
 the driver turns into its own progress line (:func:`parse_report`) and leaves
 out of the log.
@@ -128,8 +128,8 @@ class ProgressReportHook(Hook):
     """Writes a report line (:data:`REPORT_PREFIX` + JSON) to stdout after
     each training, validation and test iteration, at most every
     ``interval`` seconds and always at a loop's last iteration, on rank 0.
-    Added by :func:`sapa_mm.engine.build_runner` where :data:`REPORT_ENV` is
-    set.
+    Added by :func:`sapa_mm.engine.runner.build_runner` where
+    :data:`REPORT_ENV` is set.
 
     Args:
         interval: minimum seconds between two report lines.

@@ -8,8 +8,8 @@ from mmcv.ops.carafe import carafe as mmcv_carafe
 from mmengine.registry import MODELS
 from torch import Tensor
 
-from ..ops import checks
-from ..ops.carafe import carafe_reassemble
+from ...ops import checks
+from ...ops.carafe import carafe_reassemble
 from .guided import GuidedUpsampler, pixel_shuffle
 
 #: The dtypes mmcv's CUDA ``carafe`` dispatches (bfloat16 raises there).

@@ -29,7 +29,7 @@ from mmengine.registry import MODELS, init_default_scope
 from mmengine.structures import BaseDataElement
 from torch import nn
 
-from .models import A2U, GuidedUpsampler, IndexNet
+from ..models import A2U, GuidedUpsampler, IndexNet
 
 
 def _outputs_times_channels(inputs, outputs) -> int:
@@ -184,7 +184,7 @@ def model_complexity(
 
 def format_cell(value: Optional[float], base_value: Optional[float],
                 scale: float, digits: int, absolute: bool) -> str:
-    """One FLOPs/Params cell as the SAPA README prints it: ``value / scale``
+    """One FLOPs/Params cell as the paper prints it: ``value / scale``
     for the baseline (``absolute``), "+x.xx" relative to ``base_value``
     otherwise, '-' where a number is missing."""
     if value is None or (not absolute and base_value is None):
@@ -196,7 +196,7 @@ def format_cell(value: Optional[float], base_value: Optional[float],
 
 def format_table(names: Sequence[str], results: Sequence[Dict],
                  flops_digits: int = 2, params_digits: int = 2) -> str:
-    """A markdown table as the SAPA README prints them: the first row
+    """A markdown table as the paper prints them: the first row
     absolute (GFLOPs, M parameters), the others as "+x.xx" deltas."""
     rows = ['| model | FLOPs (G) | Params (M) |', '| --- | --- | --- |']
     base = results[0]

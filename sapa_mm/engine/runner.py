@@ -18,7 +18,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from . import checkpoint  # noqa: F401  (allow-lists mmengine checkpoints)
 from .cpu_threads import SharedCPUThreadsHook, threads_fixed_by_environment
-from .mini import apply_mini_schedule
+from .mini_schedule import apply_mini_schedule
 from .progress import REPORT_ENV, ProgressReportHook
 
 T = TypeVar('T')
@@ -88,7 +88,7 @@ def load_config(config: str,
         load_from: a checkpoint to load (e.g. to test).
         data_root: point the datasets here (see :func:`set_data_root`).
         mini: a short CPU schedule: keyword arguments of
-            :func:`sapa_mm.mini.apply_mini_schedule`.
+            :func:`sapa_mm.engine.mini_schedule.apply_mini_schedule`.
     """
     cfg = Config.fromfile(config)
     if mini is not None:
@@ -124,10 +124,10 @@ def build_runner(config: str, **kwargs) -> Runner:
     """A Runner for ``config``; ``kwargs`` as in :func:`load_config`.
 
     Two hooks join the config's: on CPU, unless ``OMP_NUM_THREADS`` fixes
-    the thread count, :class:`~sapa_mm.cpu_threads.SharedCPUThreadsHook`;
-    under ``tools/reproduce.py``, :class:`~sapa_mm.progress.
-    ProgressReportHook`. They are registered on the runner, not written into
-    the config it saves.
+    the thread count, :class:`~sapa_mm.engine.cpu_threads.
+    SharedCPUThreadsHook`; under ``tools/reproduce.py``,
+    :class:`~sapa_mm.engine.progress.ProgressReportHook`. They are
+    registered on the runner, not written into the config it saves.
     """
     cfg = load_config(config, **kwargs)
     if cfg.launcher == 'pytorch' and not torch.cuda.is_available() and \

@@ -7,7 +7,7 @@ from mmengine.model.weight_init import constant_init, kaiming_init
 from mmengine.registry import MODELS
 from torch import Tensor, nn
 
-from ..ops.functional import nearest_upsample
+from ...ops.functional import nearest_upsample
 from .guided import EvenSizeUpsampler, pixel_shuffle
 
 #: The norm_cfg types IndexNet builds (torch's classes, no mmcv needed).
@@ -44,7 +44,7 @@ class IndexNet(EvenSizeUpsampler):
 
     Sizes other than an exact 2x (mmseg's 'whole' test mode gives e.g. an
     86x64 ``x`` under a 171x128 guide): as every
-    :class:`~sapa_mm.models.guided.EvenSizeUpsampler`, the guide is
+    :class:`~sapa_mm.models.upsamplers.guided.EvenSizeUpsampler`, the guide is
     zero-padded at the bottom/right to even (H', W') (one extra zero
     row/column beside the 4x4 conv's own padding), the output is computed at
     (H', W') and cropped to (H, W). Output point (i, j) multiplies x at
@@ -58,9 +58,9 @@ class IndexNet(EvenSizeUpsampler):
     SegFormer's 6 modules, +6.30M for the 3 of MaskFormer and FPN, +2.10M
     for Mask2Former's 1 (the SAPA paper's columns).
 
-    FLOPs (the paper's accounting, :mod:`sapa_mm.complexity`: convolution
-    multiply-accumulates without bias, one per element for the product;
-    BatchNorm, activations, sigmoids, pixel shuffle and the nearest
+    FLOPs (the paper's accounting, :mod:`sapa_mm.analysis.complexity`:
+    convolution multiply-accumulates without bias, one per element for the
+    product; BatchNorm, activations, sigmoids, pixel shuffle and the nearest
     upsampling not counted), with (h, w) = (H'/2, W'/2):
     16 Cg * 2Cg * hw (4x4 conv) + 2Cg * 4 * hw (1x1 conv) + C * 4hw
     (product) = hw (32 Cg^2 + 8 Cg + 4 C); C = Cg = 256: 2,100,224 hw. For

@@ -1,0 +1,2 @@
+"""The version of sapa-mm, read by pyproject.toml and ``sapa_mm``."""
+__version__ = '0.2.0'
