@@ -1,15 +1,16 @@
-"""Generate the mini datasets: ADE20K and COCO on-disk formats, synthetic
-scenes, deterministic in --seed.
+"""Generate the mini datasets: small synthetic scenes in the real on-disk
+formats (sapa_mm.datasets.MINI_DATASETS), deterministic in --seed.
 
     python tools/make_mini_data.py ROOT [--num-train 32] [--num-val 8]
-        [--seed 0] [--only ade20k|coco]
+        [--seed 0] [--only NAME [NAME ...]]
 
-writes ROOT/ADEChallengeData2016 and ROOT/coco; point a config's data_root
-there (tools/train.py --data-root ...).
+writes one folder per dataset under ROOT (e.g. ROOT/ADEChallengeData2016,
+ROOT/coco) and prints each path; point a config's data_root there
+(tools/train.py --data-root ...).
 """
 import argparse
 
-from sapa_mm.datasets import make_ade20k, make_coco
+from sapa_mm.datasets import MINI_DATASETS
 
 
 def main():
@@ -18,14 +19,12 @@ def main():
     parser.add_argument('--num-train', type=int, default=32)
     parser.add_argument('--num-val', type=int, default=8)
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--only', choices=['ade20k', 'coco'])
+    parser.add_argument('--only', nargs='+', choices=list(MINI_DATASETS),
+                        help='the datasets to write (default: all)')
     args = parser.parse_args()
-    kwargs = dict(num_train=args.num_train, num_val=args.num_val,
-                  seed=args.seed)
-    if args.only in (None, 'ade20k'):
-        print(make_ade20k(args.root, **kwargs))
-    if args.only in (None, 'coco'):
-        print(make_coco(args.root, **kwargs))
+    for name in args.only or MINI_DATASETS:
+        print(MINI_DATASETS[name](args.root, num_train=args.num_train,
+                                  num_val=args.num_val, seed=args.seed))
 
 
 if __name__ == '__main__':

@@ -12,16 +12,16 @@ import os.path as osp
 import matplotlib
 
 matplotlib.use('Agg')
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from mmengine.dataset import Compose, pseudo_collate  # noqa: E402
-from mmengine.registry import DATASETS  # noqa: E402
-from mmengine.runner import load_checkpoint  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from mmengine.dataset import Compose, pseudo_collate
+from mmengine.registry import DATASETS
+from mmengine.runner import load_checkpoint
 
-from sapa_mm.analysis.complexity import build_model  # noqa: E402
-from sapa_mm.engine.runner import load_config  # noqa: E402
-from sapa_mm.engine.upstream_warnings import quiet_upstream_warnings  # noqa: E402
+from sapa_mm.analysis.complexity import build_model
+from sapa_mm.engine.runner import load_config
+from sapa_mm.engine.upstream_warnings import quiet_upstream_warnings
 
 
 def parse_args():

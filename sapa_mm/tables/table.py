@@ -70,8 +70,9 @@ class Table:
         flops_shape: the (H, W) input at which FLOPs are counted.
         upsampling_shape: a typical upsampling step of the model,
             ((h, w), (H, W)) of x and guide, for the benchmark.
-        dataset: the mini-dataset writer of :mod:`sapa_mm.datasets` whose
-            data the table's configs read ('ade20k', 'coco').
+        dataset: the name in :data:`sapa_mm.datasets.MINI_DATASETS` of the
+            mini-data writer whose format the table's configs read
+            ('ade20k', 'coco').
         inapplicable: upsamplers (row keys) that cannot run in this model,
             each with the reason; asking for one is a ValueError that says
             it.

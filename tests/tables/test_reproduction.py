@@ -7,8 +7,7 @@ import statistics
 import pytest
 
 pytest.importorskip('mmengine')
-from sapa_mm.tables.reproduction import (Reproduction, mean_std,  # noqa: E402
-                                         parse_seeds)
+from sapa_mm.tables.reproduction import Reproduction, mean_std, parse_seeds
 
 
 def test_parse_seeds():

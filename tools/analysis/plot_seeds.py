@@ -11,7 +11,7 @@ import json
 import matplotlib
 
 matplotlib.use('Agg')
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 
 def parse_args():
@@ -35,15 +35,17 @@ def plot_seed_spread(results: dict, out: str) -> None:
             values = [v[name] for v in row['measured']['per_seed'].values()
                       if v.get(name) is not None]
             ax.scatter([i] * len(values), values, s=14, color='tab:blue',
-                       zorder=3)
+                       zorder=3, label='a seed' if i == 0 else None)
             summary = row['measured']['metrics'].get(name)
             if summary is not None:
                 ax.errorbar(i + 0.18, summary['mean'], yerr=summary['std'],
-                            fmt='_', color='black', capsize=4, zorder=2)
+                            fmt='_', color='black', capsize=4, zorder=2,
+                            label='mean ± std' if i == 0 else None)
         ax.set_xticks(range(len(rows)), [r['label'] for r in rows])
         ax.set_xlim(-0.5, len(rows) - 0.3)
         ax.set_ylabel(name)
         ax.grid(axis='y', lw=0.3)
+        ax.legend(fontsize=7)
     seeds = ', '.join(map(str, results.get('seeds', [])))
     mini = results.get('mini')
     title = f'{results["table"]}: seeds {seeds}'
