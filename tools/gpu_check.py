@@ -13,7 +13,7 @@ for a machine without network), in order:
    and a check that its CUDA kernels load;
 3. the CUDA tests: the CUDA rows of the device-parametrized op tests
    (kernels against the reference, every dtype, layout and K) and
-   tests/test_cuda.py (against the CPU emulation of the same code, both
+   tests/ops/test_cuda.py (against the CPU emulation of the same code, both
    kernel sets, bitwise repeatability, another stream, torch.compile, CUDA
    graph capture, the SAPA modules against the CPU, autocast);
 4. compute-sanitizer's memcheck, racecheck and synccheck on a small case
@@ -199,8 +199,8 @@ def main() -> int:
     else:
         report.run('tests', [
             python, '-m', 'pytest', '-q', '-p', 'no:cacheprovider', '-rs',
-            'tests/test_cuda.py', 'tests/test_ops.py', '-k',
-            'test_cuda.py or (cuda and not emulation)'
+            'tests/ops', '-k',
+            'test_cuda.py or (cuda and not emulation and not build)'
         ], env=env, timeout=1200)
         sanitizer = shutil.which('compute-sanitizer')
         for tool in SANITIZER_TOOLS:
