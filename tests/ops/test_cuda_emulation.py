@@ -1,12 +1,11 @@
 """The CPU emulation of the CUDA code path: it catches the faults it claims to
 catch, and the CUDA kernels it runs are deterministic, agree between the
 fast and simple sets and pass gradcheck. (Every test that takes a device
-also runs on the emulation: conftest.DEVICES.)"""
+also runs on the emulation: the `device` fixture of tests/conftest.py.)"""
 import os
 
 import pytest
 import torch
-from conftest import EMULATION_MAX_BLOCKS
 
 from sapa_mm.ops import aggregate, emulation, reference, sapa, similarity
 
@@ -14,20 +13,21 @@ pytestmark = pytest.mark.skipif(
     not emulation.AVAILABLE,
     reason='sapa_mm._ext was built without the CUDA emulation')
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 @pytest.fixture(scope='module')
-def faults(tmp_path_factory):
-    """tests/emulation_faults.cpp, built against the emulator's sources."""
+def faults(tmp_path_factory, repo_root):
+    """tests/ops/emulation_faults.cpp, built against the emulator's
+    sources."""
     from torch.utils.cpp_extension import load
     return load(
         name='sapa_mm_emulation_faults',
         sources=[
-            os.path.join(ROOT, 'tests', 'emulation_faults.cpp'),
-            os.path.join(ROOT, 'ops', 'emulation', 'host_runtime.cpp')
+            os.path.join(HERE, 'emulation_faults.cpp'),
+            os.path.join(repo_root, 'ops', 'emulation', 'host_runtime.cpp')
         ],
-        extra_include_paths=[os.path.join(ROOT, 'ops', 'include')],
+        extra_include_paths=[os.path.join(repo_root, 'ops', 'include')],
         extra_cflags=['-O1'],
         build_directory=str(tmp_path_factory.mktemp('faults')))
 
@@ -83,7 +83,8 @@ def _inputs(dtype=torch.float32, layout=torch.contiguous_format):
 
 
 @pytest.mark.parametrize('kernels', emulation.KERNELS)
-def test_deterministic_across_grids_and_threads(kernels):
+def test_deterministic_across_grids_and_threads(kernels,
+                                                emulation_max_blocks):
     """No atomics: any grid, any number of host threads running the blocks,
     the same bits. (The simple set's softmax is ATen's, whose CPU backward
     depends on the thread count, unlike its CUDA one: that set keeps one
@@ -94,7 +95,7 @@ def test_deterministic_across_grids_and_threads(kernels):
     other_threads = 1 if kernels == 'fast' else threads
     try:
         for max_blocks, n_threads in ((0, threads),
-                                      (EMULATION_MAX_BLOCKS, other_threads),
+                                      (emulation_max_blocks, other_threads),
                                       (1, threads)):
             torch.set_num_threads(n_threads)
             with emulation.cuda_emulation(kernels, max_blocks):
@@ -108,11 +109,11 @@ def test_deterministic_across_grids_and_threads(kernels):
 
 @pytest.mark.parametrize('layout',
                          [torch.contiguous_format, torch.channels_last])
-def test_fast_and_simple_kernels_agree(layout):
+def test_fast_and_simple_kernels_agree(layout, emulation_max_blocks):
     q, k, v = _inputs(torch.float32, layout)
-    with emulation.cuda_emulation('fast', EMULATION_MAX_BLOCKS):
+    with emulation.cuda_emulation('fast', emulation_max_blocks):
         fast = _sapa_grads(q, k, v)
-    with emulation.cuda_emulation('simple', EMULATION_MAX_BLOCKS):
+    with emulation.cuda_emulation('simple', emulation_max_blocks):
         simple = _sapa_grads(q, k, v)
     for a, b in zip(fast, simple):
         torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
@@ -121,12 +122,12 @@ def test_fast_and_simple_kernels_agree(layout):
 
 @pytest.mark.parametrize('kernels', emulation.KERNELS)
 @pytest.mark.parametrize('K', [1, 3, 5])
-def test_gradcheck(kernels, K):
+def test_gradcheck(kernels, K, emulation_max_blocks):
     q = torch.randn(2, 3, 4, 5, dtype=torch.float64, requires_grad=True)
     k = torch.randn(2, 3, 2, 3, dtype=torch.float64, requires_grad=True)
     v = torch.randn(2, 4, 2, 3, dtype=torch.float64, requires_grad=True)
     wt = torch.randn(2, K * K, 4, 5, dtype=torch.float64, requires_grad=True)
-    with emulation.cuda_emulation(kernels, EMULATION_MAX_BLOCKS):
+    with emulation.cuda_emulation(kernels, emulation_max_blocks):
         assert torch.autograd.gradcheck(
             lambda a, b: similarity(a, b, K), (q, k))
         assert torch.autograd.gradcheck(
@@ -136,10 +137,10 @@ def test_gradcheck(kernels, K):
 
 
 @pytest.mark.parametrize('kernels', emulation.KERNELS)
-def test_only_the_needed_gradients(kernels):
+def test_only_the_needed_gradients(kernels, emulation_max_blocks):
     """A frozen input gets no gradient computed; the others are unchanged."""
     q, k, v = _inputs()
-    with emulation.cuda_emulation(kernels, EMULATION_MAX_BLOCKS):
+    with emulation.cuda_emulation(kernels, emulation_max_blocks):
         out = sapa(q, k, v, 5)
         full = torch.autograd.grad(out.sum(), (q, k, v))
         for needed in ((q, ), (k, ), (v, ), (q, v)):
@@ -158,11 +159,11 @@ def test_only_the_needed_gradients(kernels):
         assert grad_w is None and grad_v.shape == v.shape
 
 
-def test_large_kernels_take_the_simple_kernels():
+def test_large_kernels_take_the_simple_kernels(emulation_max_blocks):
     """The fast kernels unroll up to 7 x 7; a 9 x 9 window runs on the
     simple ones, with the same result."""
     q, k, v = _inputs()
-    with emulation.cuda_emulation('fast', EMULATION_MAX_BLOCKS):
+    with emulation.cuda_emulation('fast', emulation_max_blocks):
         out = sapa(q, k, v, 9)
     torch.testing.assert_close(out, reference.sapa(q, k, v, 9))
 
@@ -177,7 +178,7 @@ def test_bad_arguments():
     'dtype', [torch.float32, torch.float16, torch.bfloat16, torch.float64])
 @pytest.mark.parametrize('C', [16, 40, 19])
 @pytest.mark.parametrize('K', [3, 7])
-def test_channels_last_vector_paths(dtype, C, K):
+def test_channels_last_vector_paths(dtype, C, K, emulation_max_blocks):
     """Channels-last features move a vector of channels at a time where C
     and the pointers allow (16 and 40: every vector width divides them; 19:
     scalar code), with half-width vectors for 7 x 7 windows; the emulator
@@ -188,7 +189,7 @@ def test_channels_last_vector_paths(dtype, C, K):
     v = torch.randn(2, C, 7, 6).to(dtype).contiguous(memory_format=layout)
     grad = torch.randn(2, C, 13, 11, dtype=torch.float64)
     tensors = [t.requires_grad_() for t in (q, k, v)]
-    with emulation.cuda_emulation('fast', EMULATION_MAX_BLOCKS):
+    with emulation.cuda_emulation('fast', emulation_max_blocks):
         out = sapa(*tensors, K)
         got = (out, ) + torch.autograd.grad(out, tensors, grad.to(dtype))
     exact = [t.detach().double().requires_grad_() for t in tensors]

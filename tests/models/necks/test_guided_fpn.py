@@ -1,29 +1,14 @@
-"""Detection: the guided FPN neck, the Faster R-CNN configs and the COCO
-table's Params column."""
-import glob
+"""sapa_mm.models.necks.guided_fpn: mmdet's FPN with guided upsamplers, the
+same as FPN with nearest, at any input size, and its edge cases."""
 import math
-import os
 
 import pytest
 import torch
 
 pytest.importorskip('mmdet')
 from mmdet.models.necks import FPN  # noqa: E402
-from mmdet.testing import demo_mm_inputs  # noqa: E402
-from mmengine.config import Config  # noqa: E402
 
-from sapa_mm.complexity import (build_model, format_table,  # noqa: E402
-                                model_complexity)
 from sapa_mm.models import GuidedFPN  # noqa: E402
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CONFIG_DIR = os.path.join(ROOT, 'configs', 'faster_rcnn')
-ROWS = ['nearest', 'carafe', 'indexnet', 'a2u', 'sapa-i', 'sapa-b', 'sapa-g']
-
-
-def config_path(row):
-    return os.path.join(CONFIG_DIR,
-                        f'faster-rcnn_r50_guided-fpn-{row}_1x_coco.py')
 
 
 def resnet_like_inputs(H, W, channels=(8, 16, 32, 64)):
@@ -63,7 +48,7 @@ def test_nearest_reproduces_mmdet_fpn(kwargs):
 
 
 @pytest.mark.parametrize('upsample', [
-    dict(type='bilinear'), dict(type='carafe'), dict(type='IndexNet'),
+    dict(type='bilinear'), dict(type='GuidedCARAFE'), dict(type='IndexNet'),
     dict(type='A2U', norm_groups=8), dict(type='SAPA-I'), dict(type='SAPA-B'),
     dict(type='SAPA-G')
 ])
@@ -81,7 +66,7 @@ def test_guided_fpn_any_size(upsample):
 
 def test_guided_fpn_keeps_carafe_initialisation():
     neck = GuidedFPN([8, 16, 32, 64], 16, num_outs=5,
-                     upsample_cfg=dict(type='carafe'))
+                     upsample_cfg=dict(type='GuidedCARAFE'))
     neck.init_weights()
     # CARAFEPack initialises its content encoder with std 0.001, which FPN's
     # Xavier init_cfg would overwrite.
@@ -95,38 +80,21 @@ def test_guided_fpn_input_count():
         neck([torch.randn(1, 8, 8, 8)])
 
 
-def test_every_row_has_a_config():
-    found = sorted(glob.glob(os.path.join(CONFIG_DIR, '*.py')))
-    assert found == sorted(config_path(row) for row in ROWS)
+# --- edge cases (tests/models/conftest.py): an empty batch, the smallest
+# images, channels-last inputs and meta tensors, with each of the edge
+# cases' upsamplers
 
 
-@pytest.mark.parametrize('row', ROWS)
-@pytest.mark.parametrize('pad_size_divisor', [None, 1])
-def test_config_trains_one_step(row, pad_size_divisor):
-    config = Config.fromfile(config_path(row))
-    if pad_size_divisor is not None:  # odd sizes reach the neck unpadded
-        config.model.data_preprocessor.pad_size_divisor = pad_size_divisor
-    model = build_model(config).train()
-    data = demo_mm_inputs(batch_size=2, image_shapes=[(3, 97, 131),
-                                                      (3, 90, 120)],
-                          num_items=[3, 2], num_classes=80)
-    data = model.data_preprocessor(data, True)
-    losses = model(**data, mode='loss')
-    loss, _ = model.parse_losses(losses)
-    assert torch.isfinite(loss)
-    loss.backward()
-    assert all(p.grad is not None for p in model.neck.upsamplers.parameters())
+@pytest.fixture
+def neck(head_upsample_cfg, head_channels, head_edge_cases):
+    return head_edge_cases.build(
+        lambda cfg: GuidedFPN(head_channels, 16, num_outs=5,
+                              upsample_cfg=cfg), head_upsample_cfg)
 
 
-def test_params_deltas_match_the_coco_table():
-    results = [
-        model_complexity(Config.fromfile(config_path(row)), (800, 1333),
-                         with_flops=False) for row in ROWS
-    ]
-    table = format_table(ROWS, results).splitlines()[2:]
-    # The authors' COCO table: Nearest 41.53, CARAFE +0.22, IndexNet +6.30,
-    # A2U +0.03, SAPA-I +0, SAPA-B +0.05. SAPA-G, per the released gate code,
-    # measures +0.08.
-    assert [row.split(' | ')[2].rstrip(' |') for row in table] == [
-        '41.53', '+0.22', '+6.30', '+0.03', '+0.00', '+0.05', '+0.08'
-    ]
+def run(module, feats):
+    return list(module(feats))
+
+
+def test_edge_cases(neck, head_edge_case):
+    head_edge_case(neck, run)

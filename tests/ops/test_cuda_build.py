@@ -12,7 +12,6 @@ import sysconfig
 import pytest
 from torch.utils import cpp_extension
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARCHES = ('80', '90')
 
 pytestmark = pytest.mark.skipif(
@@ -35,12 +34,12 @@ def _cxx_standard():
     return re.search(r"'c\+\+(\d+)'", source)[1]
 
 
-def _common_flags():
+def _common_flags(root):
     flags = [
         f'-std=c++{_cxx_standard()}', '-DWITH_CUDA',
         '-DSAPA_MM_CUDA_EMULATION', '-DTORCH_API_INCLUDE_EXTENSION_H',
         '-DTORCH_EXTENSION_NAME=_ext', '-O3', '-I',
-        os.path.join(ROOT, 'ops', 'include'), '-I',
+        os.path.join(root, 'ops', 'include'), '-I',
         sysconfig.get_paths()['include'], '-I',
         _cuda_include_dir()
     ]
@@ -78,13 +77,14 @@ def parse_ptxas(log):
 
 
 @pytest.fixture(scope='module')
-def objects(tmp_path_factory):
+def objects(tmp_path_factory, repo_root):
     """sapa_cuda.cu by nvcc and sapa_cuda_ops.cpp by the host compiler, as
     CUDAExtension builds them; returns the objects and ptxas's report."""
     out = tmp_path_factory.mktemp('cuda_build')
-    common = _common_flags()
+    common = _common_flags(repo_root)
     gencode = [f'-gencode=arch=compute_{a},code=sm_{a}' for a in ARCHES]
-    nvcc = (['nvcc', '-c', os.path.join(ROOT, 'ops', 'cuda', 'sapa_cuda.cu'),
+    cuda = os.path.join(repo_root, 'ops', 'cuda')
+    nvcc = (['nvcc', '-c', os.path.join(cuda, 'sapa_cuda.cu'),
              '-o', str(out / 'sapa_cuda.o')] +
             cpp_extension.COMMON_NVCC_FLAGS +
             ['--compiler-options', "'-fPIC'", '--threads', '2', '-Xptxas',
@@ -93,7 +93,7 @@ def objects(tmp_path_factory):
                             timeout=1800)
     assert result.returncode == 0, result.stderr[-6000:]
     cxx = ([os.environ.get('CXX', 'c++'), '-c',
-            os.path.join(ROOT, 'ops', 'cuda', 'sapa_cuda_ops.cpp'), '-o',
+            os.path.join(cuda, 'sapa_cuda_ops.cpp'), '-o',
             str(out / 'sapa_cuda_ops.o'), '-fPIC', '-fopenmp'] + common)
     host = subprocess.run(cxx, capture_output=True, text=True, timeout=900)
     assert host.returncode == 0, host.stderr[-6000:]

@@ -5,7 +5,7 @@
 
 #include <torch/extension.h>
 
-#include "../ops/emulation/host_executor.h"
+#include "../../ops/emulation/host_executor.h"
 
 namespace {
 

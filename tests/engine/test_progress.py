@@ -1,21 +1,20 @@
-"""What the tools show in the terminal and how they share the CPU: progress
-lines, the progress reports of the train/test tools, the upstream warnings
-left out, and torch's thread count on a busy machine."""
+"""sapa_mm.engine.progress: the progress lines of the tools (redrawn on a
+terminal, periodic in a file) and the progress reports of the train/test
+tools that tools/reproduce.py turns into them."""
 import io
 import json
 import types
-import warnings
 
 import pytest
-import torch
 
 pytest.importorskip('mmengine')
-from sapa_mm import cpu_threads  # noqa: E402
-from sapa_mm.console import UPSTREAM_WARNINGS  # noqa: E402
-from sapa_mm.console import quiet_upstream_warnings  # noqa: E402
-from sapa_mm.progress import (REPORT_PREFIX, ProgressLine,  # noqa: E402
-                              ProgressReportHook, format_duration,
-                              parse_report)
+from sapa_mm.engine.progress import (  # noqa: E402
+    REPORT_PREFIX,
+    ProgressLine,
+    ProgressReportHook,
+    format_duration,
+    parse_report,
+)
 
 
 class Clock:
@@ -30,7 +29,7 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch):
     clock = Clock()
-    monkeypatch.setattr('sapa_mm.progress.time.monotonic', clock)
+    monkeypatch.setattr('sapa_mm.engine.progress.time.monotonic', clock)
     return clock
 
 
@@ -129,71 +128,3 @@ def test_parse_report_ignores_other_lines():
     assert parse_report(REPORT_PREFIX + '{broken') is None
     assert parse_report(REPORT_PREFIX + json.dumps(dict(done=1))) == dict(
         done=1)
-
-
-def test_quiet_upstream_warnings_only_those_from_upstream():
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter('always')
-        quiet_upstream_warnings()
-        for message, _ in UPSTREAM_WARNINGS:
-            text = message.replace('\\', '') + ' (the rest of it)'
-            warnings.warn_explicit(text, UserWarning, 'loss.py', 1,
-                                   module='mmseg.models.losses.x')
-            warnings.warn_explicit(text, UserWarning, 'ours.py', 1,
-                                   module='sapa_mm.models.x')
-        warnings.warn_explicit('another mmseg warning', UserWarning,
-                               'loss.py', 2, module='mmseg.models.losses.x')
-    assert sorted(str(w.message)[:7] for w in caught) == sorted(
-        ['another'] + [m.replace('\\', '')[:7] for m, _ in UPSTREAM_WARNINGS])
-    assert all(w.filename != 'loss.py' or 'another' in str(w.message)
-               for w in caught)
-
-
-@pytest.mark.skipif(not cpu_threads.SharedCPUThreadsHook.available(),
-                    reason='needs /proc/stat (Linux)')
-def test_other_load_is_measured_in_cpus():
-    load = cpu_threads.OtherLoad()
-    x = torch.randn(256, 256)
-    for _ in range(50):
-        x = (x @ x).tanh()  # our own work is not counted as other load
-    others = load.sample()
-    assert others is None or 0 <= others <= len(load.cpus) + 0.5
-
-
-class FakeLoad:
-
-    def __init__(self, others, cpus=4):
-        self.others = others
-        self.cpus = set(range(cpus))
-
-    def sample(self):
-        return self.others
-
-
-@pytest.mark.parametrize('others, threads', [(0.0, 4), (0.4, 4), (0.6, 3),
-                                             (1.0, 3), (2.2, 2), (9.0, 1)])
-def test_shared_cpu_threads_hook_leaves_busy_cpus(others, threads):
-    hook = cpu_threads.SharedCPUThreadsHook()
-    hook.load = FakeLoad(others)
-    logged = []
-    runner = types.SimpleNamespace(logger=types.SimpleNamespace(
-        info=logged.append))
-    before = torch.get_num_threads()
-    try:
-        torch.set_num_threads(4)
-        hook._adjust(runner)
-        assert torch.get_num_threads() == threads
-        assert bool(logged) == (threads != 4)
-        if logged:
-            assert 'OMP_NUM_THREADS' in logged[0]
-    finally:
-        torch.set_num_threads(before)
-
-
-def test_threads_fixed_by_environment(monkeypatch):
-    monkeypatch.delenv('OMP_NUM_THREADS', raising=False)
-    assert cpu_threads.threads_fixed_by_environment() is None
-    monkeypatch.setenv('OMP_NUM_THREADS', '3')
-    assert cpu_threads.threads_fixed_by_environment() == 3
-    monkeypatch.setenv('OMP_NUM_THREADS', 'auto')
-    assert cpu_threads.threads_fixed_by_environment() is None

@@ -1,0 +1,85 @@
+"""Every row's config of every table (sapa_mm.tables.TABLES): the
+segmentation models train and test at odd sizes, the detectors train a
+step with and without padding; every upsampler gets its gradients."""
+import pytest
+import torch
+
+pytest.importorskip('mmseg')
+pytest.importorskip('mmdet')
+from mmdet.testing import demo_mm_inputs  # noqa: E402
+from mmengine.config import Config  # noqa: E402
+from mmengine.structures import PixelData  # noqa: E402
+from mmseg.structures import SegDataSample  # noqa: E402
+
+from sapa_mm.analysis.complexity import build_model  # noqa: E402
+from sapa_mm.tables import TABLES  # noqa: E402
+
+
+def rows(dataset):
+    """pytest params (table, row) of the tables on ``dataset``."""
+    return [
+        pytest.param(table, row, id=f'{table.name}-{row.key}')
+        for table in TABLES.values() if table.dataset == dataset
+        for row in table.rows
+    ]
+
+
+def test_every_table_is_covered():
+    """The tests below take every table: its dataset is one of theirs."""
+    assert {table.dataset for table in TABLES.values()} <= {'ade20k', 'coco'}
+
+
+def seg_batch(model, shapes, num_classes=150):
+    samples, inputs = [], []
+    for h, w in shapes:
+        inputs.append(torch.randint(0, 256, (3, h, w), dtype=torch.uint8))
+        label = torch.randint(0, num_classes, (1, h, w))
+        label[:, : h // 3] = 255  # some ignored pixels
+        samples.append(SegDataSample(
+            gt_sem_seg=PixelData(data=label),
+            metainfo=dict(img_shape=(h, w), ori_shape=(h, w))))
+    return model.data_preprocessor(dict(inputs=inputs, data_samples=samples),
+                                   True)
+
+
+@pytest.mark.parametrize('table, row', rows('ade20k'))
+def test_segmentation_config_trains_and_tests_at_odd_sizes(table, row):
+    config = Config.fromfile(table.config_path(row.key))
+    # No padding to the crop size: odd sizes reach the heads as they are.
+    config.model.data_preprocessor.size = None
+    config.model.data_preprocessor.size_divisor = 1
+    model = build_model(config).train()
+    data = seg_batch(model, [(67, 83), (60, 75)])
+    losses = model(**data, mode='loss')
+    loss, _ = model.parse_losses(losses)
+    assert torch.isfinite(loss)
+    loss.backward()
+    upsamplers = [m for name, m in model.named_modules()
+                  if name.endswith('upsamplers')]
+    assert bool(upsamplers) == (row.key not in ('bilinear', 'nearest'))
+    for module in upsamplers:
+        assert all(p.grad is not None for p in module.parameters())
+    if table.name == 'segformer-ade20k':  # mmseg's default 'whole' test mode
+        model.eval()
+        data = seg_batch(model, [(171, 128)])
+        with torch.no_grad():
+            (result, ) = model(**data, mode='predict')
+        assert result.pred_sem_seg.shape == (171, 128)
+
+
+@pytest.mark.parametrize('table, row', rows('coco'))
+@pytest.mark.parametrize('pad_size_divisor', [None, 1])
+def test_detection_config_trains_one_step(table, row, pad_size_divisor):
+    config = Config.fromfile(table.config_path(row.key))
+    if pad_size_divisor is not None:  # odd sizes reach the neck unpadded
+        config.model.data_preprocessor.pad_size_divisor = pad_size_divisor
+    model = build_model(config).train()
+    data = demo_mm_inputs(batch_size=2, image_shapes=[(3, 97, 131),
+                                                      (3, 90, 120)],
+                          num_items=[3, 2], num_classes=80)
+    data = model.data_preprocessor(data, True)
+    losses = model(**data, mode='loss')
+    loss, _ = model.parse_losses(losses)
+    assert torch.isfinite(loss)
+    loss.backward()
+    assert all(p.grad is not None for p in model.neck.upsamplers.parameters())
