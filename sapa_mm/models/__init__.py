@@ -22,3 +22,12 @@ if find_spec('mmdet') is not None:
 if find_spec('mmseg') is not None:
     from .decode_heads import GuidedMaskFormerHead, GuidedSegformerHead  # noqa: F401
     __all__ += ['GuidedMaskFormerHead', 'GuidedSegformerHead']
+    from .mattors import (  # noqa: F401
+        GuidedMattingDecoder,
+        GuidedMattor,
+        MattingASPP,
+        MattingDataPreprocessor,
+        MattingResNet34,
+    )
+    __all__ += ['GuidedMattingDecoder', 'GuidedMattor', 'MattingASPP',
+                'MattingDataPreprocessor', 'MattingResNet34']

@@ -7,9 +7,13 @@ from mmengine.model.weight_init import constant_init, kaiming_init
 from mmengine.registry import MODELS
 from torch import Tensor, nn
 
+from ...ops import checks
 from ...ops.functional import nearest_upsample
 from .guided import EvenSizeUpsampler, pixel_shuffle
 
+#: The index blocks: IndexNet's holistic block and its depthwise
+#: many-to-one block.
+INDEX_BLOCKS = ('holistic', 'depthwise_m2o')
 #: The norm_cfg types IndexNet builds (torch's classes, no mmcv needed).
 NORM_LAYERS = {'BN': nn.BatchNorm2d, 'SyncBN': nn.SyncBatchNorm}
 
@@ -31,8 +35,13 @@ def build_norm(op: str, cfg: dict, num_features: int) -> nn.Module:
 
 @MODELS.register_module()
 class IndexNet(EvenSizeUpsampler):
-    """IndexNet's holistic index block (nonlinear, with context), applied as
-    index-guided unpooling of ``x`` under the guide.
+    """IndexNet's index blocks (nonlinear, with context), applied as
+    index-guided unpooling of ``x`` under the guide. The holistic block is
+    the default (the SAPA paper's segmentation and detection rows);
+    ``index_block='depthwise_m2o'`` is IndexNet matting's many-to-one
+    depthwise block (its matting row).
+
+    The holistic block (``index_block='holistic'``):
 
     1. index net on the guide: Conv2d(Cg -> 2Cg, 4x4, stride 2, padding 1,
        no bias), BatchNorm, ReLU6, Conv2d(2Cg -> 4, 1x1, no bias):
@@ -58,6 +67,19 @@ class IndexNet(EvenSizeUpsampler):
     SegFormer's 6 modules, +6.30M for the 3 of MaskFormer and FPN, +2.10M
     for Mask2Former's 1 (the SAPA paper's columns).
 
+    The depthwise M2O block (``index_block='depthwise_m2o'``): one branch
+    per position of the 2x2 cell, each Conv2d(Cg -> rCg, 4x4, stride 2,
+    padding 1, no bias), BatchNorm, ReLU6, Conv2d(rCg -> C, 1x1, no bias),
+    r = ``hidden_ratio``; the four (B, C, H/2, W/2) maps stacked per
+    channel, sigmoid, pixel-shuffled to a per-channel index map
+    (B, C, H, W) (IndexNet's decoder index, one sigmoid), and output =
+    index map * nearest-2x(x). Parameters per module: 4 (16 r Cg^2 +
+    2 r Cg + r Cg C); for r = 2 and C = Cg, 136 C^2 + 16 C. IndexNet
+    matting's code builds the branches at r = 1 (hidden width Cg) and
+    widens only its holistic block's hidden layer (2Cg); r = 2 is that
+    holistic width in every branch (the reading of the SAPA paper's
+    matting row, see docs/matting.md).
+
     FLOPs (the paper's accounting, :mod:`sapa_mm.analysis.complexity`:
     convolution multiply-accumulates without bias, one per element for the
     product; BatchNorm, activations, sigmoids, pixel shuffle and the nearest
@@ -73,21 +95,41 @@ class IndexNet(EvenSizeUpsampler):
         norm_cfg: the BatchNorm, ``dict(type='BN')`` or
             ``dict(type='SyncBN')`` (plus torch's keyword arguments, e.g.
             ``momentum``, and ``requires_grad``).
+        index_block: 'holistic' or 'depthwise_m2o'.
+        hidden_ratio: hidden width of the index nets over Cg (2: the
+            holistic block's).
     """
 
     def __init__(self,
                  in_channels: int,
                  guide_channels: Optional[int] = None,
-                 norm_cfg: dict = dict(type='BN')) -> None:
+                 norm_cfg: dict = dict(type='BN'),
+                 index_block: str = 'holistic',
+                 hidden_ratio: int = 2) -> None:
         super().__init__(in_channels, guide_channels)
         guide_channels = self.guide_channels
-        norm = build_norm('IndexNet', norm_cfg, 2 * guide_channels)
+        if index_block not in INDEX_BLOCKS:
+            raise ValueError(f'IndexNet: index_block must be one of '
+                             f'{INDEX_BLOCKS}, got {index_block!r}')
+        checks.check_positive_ints('IndexNet', hidden_ratio=hidden_ratio)
         self.norm_cfg = dict(norm_cfg)
-        self.index_net = nn.Sequential(
-            nn.Conv2d(guide_channels, 2 * guide_channels, kernel_size=4,
-                      stride=2, padding=1, bias=False), norm,
-            nn.ReLU6(inplace=True),
-            nn.Conv2d(2 * guide_channels, 4, kernel_size=1, bias=False))
+        self.index_block = index_block
+        self.hidden_ratio = hidden_ratio
+        hidden = hidden_ratio * guide_channels
+
+        def index_net(out_channels: int) -> nn.Sequential:
+            return nn.Sequential(
+                nn.Conv2d(guide_channels, hidden, kernel_size=4, stride=2,
+                          padding=1, bias=False),
+                build_norm('IndexNet', norm_cfg, hidden),
+                nn.ReLU6(inplace=True),
+                nn.Conv2d(hidden, out_channels, kernel_size=1, bias=False))
+
+        if index_block == 'holistic':
+            self.index_net = index_net(4)
+        else:
+            self.index_nets = nn.ModuleList(
+                index_net(in_channels) for _ in range(4))
         self.init_weights()
 
     def init_weights(self) -> None:
@@ -102,14 +144,24 @@ class IndexNet(EvenSizeUpsampler):
                 constant_init(m, 1)
 
     def index_map(self, guide: Tensor) -> Tensor:
-        """The index map (B, 1, H, W) of a guide (B, Cg, H, W) of even size,
-        in (0, 1)."""
-        logits = self.index_net(guide)
-        return torch.sigmoid(pixel_shuffle(torch.sigmoid(logits), 2))
+        """The index map of a guide (B, Cg, H, W) of even size, in (0, 1):
+        (B, 1, H, W) for the holistic block, (B, C, H, W) for the depthwise
+        M2O block."""
+        if self.index_block == 'holistic':
+            logits = self.index_net(guide)
+            return torch.sigmoid(pixel_shuffle(torch.sigmoid(logits), 2))
+        # (B, C, 4, h, w): channel c's four cell positions side by side, as
+        # pixel_shuffle reads (B, 4C, h, w).
+        logits = torch.stack([net(guide) for net in self.index_nets], 2)
+        B, C, _, h, w = logits.shape
+        return pixel_shuffle(torch.sigmoid(logits).reshape(B, 4 * C, h, w),
+                             2)
 
     def upsample_even(self, x: Tensor, guide: Tensor) -> Tensor:
         index = self.index_map(guide).to(x.dtype)
         return index * nearest_upsample(x, index.shape[-2:])
 
     def extra_repr(self) -> str:
-        return f'{super().extra_repr()}, norm_cfg={self.norm_cfg}'
+        return (f'{super().extra_repr()}, norm_cfg={self.norm_cfg}, '
+                f'index_block={self.index_block!r}, '
+                f'hidden_ratio={self.hidden_ratio}')
