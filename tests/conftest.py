@@ -160,6 +160,14 @@ def mini_coco(tmp_path_factory):
 
 
 @pytest.fixture(scope='session')
+def mini_comp1k(tmp_path_factory):
+    """A mini Composition-1K, 4 training and 2 test images."""
+    from sapa_mm.datasets import make_comp1k
+    return make_comp1k(str(tmp_path_factory.mktemp('mini')), num_train=4,
+                       num_val=2)
+
+
+@pytest.fixture(scope='session')
 def mini_data(mini_ade20k, mini_coco):
     """The mini datasets' roots, by dataset."""
     return dict(ade20k=mini_ade20k, coco=mini_coco)

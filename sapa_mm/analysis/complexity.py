@@ -175,7 +175,10 @@ def model_complexity(
             handles = [m.register_forward_hook(count) for m in model.modules()]
         try:
             with torch.no_grad():
-                flops = count_flops(wrapped, (torch.zeros(1, 3, *shape), ))
+                # RGB, or e.g. RGB + trimap where the model says so.
+                channels = getattr(model, 'input_channels', 3)
+                flops = count_flops(wrapped,
+                                    (torch.zeros(1, channels, *shape), ))
         finally:
             for handle in handles:
                 handle.remove()

@@ -49,7 +49,7 @@ def apply_mini_schedule(cfg: Config,
         if kind in ('RandomResize', 'Resize') and 'scale' in transform:
             transform.scale = (4 * w, h) if cfg.get(
                 'default_scope') == 'mmseg' else (w, h)
-        elif kind == 'RandomCrop':
+        elif kind in ('RandomCrop', 'CropAroundUnknown'):
             transform.crop_size = crop_size
     preprocessor = cfg.model.get('data_preprocessor', {})
     if preprocessor.get('size') is not None:

@@ -60,6 +60,9 @@ class GuidedMattor(BaseModel):
         init_cfg: as in mmengine's ``BaseModel``.
     """
 
+    #: The input channels, RGB and trimap (read by the FLOPs counter).
+    input_channels = 4
+
     def __init__(self, backbone: dict, neck: dict, decode_head: dict,
                  data_preprocessor: Optional[dict] = None,
                  alpha_weight: float = 0.5, comp_weight: float = 0.5,

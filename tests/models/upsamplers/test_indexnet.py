@@ -99,3 +99,64 @@ def test_indexnet_norm_cfg():
     _replace_sync_bn(cfg)
     bn = build_guided_upsampler(cfg, 8, 8).index_net[1]
     assert type(bn) is torch.nn.BatchNorm2d
+
+
+@pytest.fixture
+def m2o_by_steps(even_padded):
+    """IndexNet matting's depthwise M2O block written out point by point:
+    index (b, c, 2i + dy, 2j + dx) is the sigmoid of branch 2 dy + dx's
+    channel c at (i, j)."""
+
+    def by_steps(layer, x, guide):
+        H, W = guide.shape[-2:]
+        guide = even_padded(guide)
+        branches = []
+        for conv4x4, bn, _, conv1x1 in layer.index_nets:
+            t = F.conv2d(guide, conv4x4.weight, stride=2, padding=1)
+            t = F.batch_norm(t, bn.running_mean, bn.running_var, bn.weight,
+                             bn.bias, False, 0., bn.eps)
+            branches.append(torch.sigmoid(F.conv2d(t.clamp(0, 6),
+                                                   conv1x1.weight)))
+        B, C, h, w = branches[0].shape
+        index = guide.new_zeros(B, C, 2 * h, 2 * w)
+        for k, branch in enumerate(branches):
+            index[:, :, k // 2::2, k % 2::2] = branch
+        up = nearest_by_index(x, *guide.shape[-2:])
+        return (index * up)[..., :H, :W]
+
+    return by_steps
+
+
+def test_depthwise_m2o_matches_its_steps(baseline_size, randomize,
+                                         assert_matches_steps, m2o_by_steps):
+    h, w, H, W = baseline_size
+    layer = randomize(IndexNet(5, 6, index_block='depthwise_m2o')).eval()
+    assert_matches_steps(layer, m2o_by_steps, ((5, h, w), (6, H, W)))
+
+
+def test_depthwise_m2o_parameter_count(n_params):
+    # 4 branches of 4x4 conv Cg -> rCg, BN, 1x1 conv rCg -> C.
+    def per_module(c, cg, r):
+        return 4 * (16 * cg * r * cg + 2 * r * cg + r * cg * c)
+
+    for r in (1, 2):
+        layer = IndexNet(64, 128, index_block='depthwise_m2o', hidden_ratio=r)
+        assert n_params(layer) == per_module(64, 128, r)
+    # The matting decoder's four stages (C = Cg = 256, 128, 64, 64): +6.13M
+    # as IndexNet matting builds the branches (r = 1), +12.26M (the paper's)
+    # at the holistic block's hidden width (r = 2): 136 C^2 + 16 C.
+    widths = (256, 128, 64, 64)
+    for r, paper in ((1, 6.13), (2, 12.26)):
+        total = sum(n_params(IndexNet(c, index_block='depthwise_m2o',
+                                      hidden_ratio=r)) for c in widths)
+        assert round(total / 1e6, 2) == paper
+    assert per_module(256, 256, 2) == 136 * 256**2 + 16 * 256
+    # The holistic block's count is unchanged by the option's existence.
+    assert n_params(IndexNet(256)) == 32 * 256 * 256 + 12 * 256
+
+
+def test_index_block_errors():
+    with pytest.raises(ValueError, match='index_block must be one of'):
+        IndexNet(8, index_block='o2o')
+    with pytest.raises(ValueError, match='hidden_ratio must be a positive'):
+        IndexNet(8, hidden_ratio=0)
