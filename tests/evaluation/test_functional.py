@@ -90,10 +90,16 @@ def test_connectivity_error_of_two_components_by_hand():
     # The small blob is never in the largest component: l = 0 there, so
     # phi_gt = 1 - 1 = 0 and phi_pred = 1 - 0.3: 0.7.
     assert connectivity_error(*two_blobs(1, 0.3)) == pytest.approx(0.7 / 1000)
-    # The big blob leaves at t = 0.4 (l = 0.3, pred's d < 0.15: phi 1, gt's
-    # d = 0.7: phi 0.3); the small one is then the largest and stays.
-    assert connectivity_error(*two_blobs(0.3, 1)) == pytest.approx(
+    # The big blob leaves at t = 0.4 (l = 0.3, pred's d = 0.05 < 0.15: phi
+    # 1, gt's d = 0.7: phi 0.3); the small one is then the largest and
+    # stays (l = 1, phi 1 in both).
+    assert connectivity_error(*two_blobs(0.35, 1)) == pytest.approx(
         3 * 0.7 / 1000)
+    # The thresholds are mmagic's np.arange(0, 1.1, 0.1), whose 0.3 is
+    # 0.30000000000000004: a blob at exactly 0.3 leaves there (l = 0.2,
+    # gt's phi 0.2, pred's d = 0.1: phi 1).
+    assert connectivity_error(*two_blobs(0.3, 1)) == pytest.approx(
+        3 * 0.8 / 1000)
 
 
 def test_connectivity_is_4_connected():

@@ -15,7 +15,8 @@ def _masked_mean(loss: Tensor, mask: Tensor) -> Tensor:
     return (loss * mask).sum() / mask.sum().clamp(min=1)
 
 
-def charbonnier_alpha_loss(pred: Tensor, gt: Tensor, unknown: Tensor) -> Tensor:
+def charbonnier_alpha_loss(pred: Tensor, gt: Tensor,
+                           unknown: Tensor) -> Tensor:
     """sqrt((pred - gt)^2 + eps) averaged over the unknown pixels.
 
     Args:
