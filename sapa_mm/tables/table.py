@@ -41,8 +41,9 @@ class Row:
             for a row the paper does not have (e.g. an extra baseline).
         paper_flops: the paper's FLOPs (G) as printed: absolute for the
             baseline, '+x' deltas after; None where the paper gives none.
-        paper_params: the paper's Params (M), as printed likewise; None
-            where the paper has no such row.
+        paper_params: the paper's Params (M), as printed likewise (a row
+            printed without a sign is absolute, e.g. the matting table's
+            Bilinear); None where the paper has no such row.
         deviations: the columns ('FLOPs', 'Params') whose measured value
             differs from the paper's at its precision, each with the reason;
             every other column agrees (the tests check both).
