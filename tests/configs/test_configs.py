@@ -26,7 +26,8 @@ def rows(dataset):
 
 def test_every_table_is_covered():
     """The tests below take every table: its dataset is one of theirs."""
-    assert {table.dataset for table in TABLES.values()} <= {'ade20k', 'coco'}
+    assert {table.dataset for table in TABLES.values()} <= {
+        'ade20k', 'coco', 'comp1k'}
 
 
 def seg_batch(model, shapes, num_classes=150):
@@ -83,3 +84,31 @@ def test_detection_config_trains_one_step(table, row, pad_size_divisor):
     assert torch.isfinite(loss)
     loss.backward()
     assert all(p.grad is not None for p in model.neck.upsamplers.parameters())
+
+
+@pytest.mark.parametrize('table, row', rows('comp1k'))
+def test_matting_config_trains_one_step(table, row):
+    from mmengine.structures import BaseDataElement
+
+    from sapa_mm.models import GuidedUpsampler
+    config = Config.fromfile(table.config_path(row.key))
+    model = build_model(config).train()
+    inputs, samples = [], []
+    for _ in range(2):
+        trimap = torch.tensor([0., 128., 255.])[torch.randint(0, 3,
+                                                               (1, 48, 64))]
+        inputs.append(torch.cat([torch.rand(3, 48, 64) * 255, trimap]))
+        sample = BaseDataElement(metainfo=dict(img_shape=(48, 64)))
+        sample.gt_alpha = torch.rand(1, 48, 64)
+        sample.trimap = trimap.to(torch.uint8)
+        sample.gt_fg, sample.gt_bg = torch.rand(2, 3, 48, 64)
+        samples.append(sample)
+    data = model.data_preprocessor(dict(inputs=inputs, data_samples=samples),
+                                   True)
+    loss, _ = model.parse_losses(model(**data, mode='loss'))
+    assert torch.isfinite(loss)
+    loss.backward()
+    upsamplers = [m for m in model.modules() if isinstance(m, GuidedUpsampler)]
+    assert len(upsamplers) == 4
+    for module in upsamplers:
+        assert all(p.grad is not None for p in module.parameters())

@@ -149,3 +149,36 @@ def test_every_upsampler_parameter_takes_the_decoder_lr(key):
                for p in model.backbone.parameters())
     assert all(lr[id(p)] == 0.01 for p in model.neck.parameters())
     assert all(lr[id(p)] == 0.01 for p in model.decode_head.pred.parameters())
+
+
+def test_encoder_init_zeroes_the_trimap_channel_and_loads_resnet(tmp_path):
+    model, _ = build('nearest')
+    encoder = model.backbone
+    encoder.init_weights()
+    stem = encoder.conv1.conv.weight
+    assert torch.all(stem[:, 3] == 0) and stem[:, :3].abs().sum() > 0
+    # A torchvision-named ResNet-34 (the blocks the net keeps, and some it
+    # does not have): RGB stem weights, the trimap's at 0.
+    state = {
+        'conv1.weight': torch.randn(64, 3, 7, 7),
+        'bn1.weight': torch.rand(64),
+        'layer1.0.conv1.weight': torch.randn(64, 64, 3, 3),
+        'layer2.0.bn2.running_var': torch.rand(128),
+        'layer2.0.downsample.0.weight': torch.randn(128, 64, 1, 1),
+        'layer3.5.conv1.weight': torch.randn(256, 256, 3, 3),
+        'fc.weight': torch.randn(1000, 512),
+    }
+    path = str(tmp_path / 'resnet34.pth')
+    torch.save(state, path)
+    encoder.init_cfg = dict(type='Pretrained', checkpoint=path)
+    encoder.init_weights()
+    torch.testing.assert_close(encoder.conv1.conv.weight[:, :3],
+                               state['conv1.weight'])
+    assert torch.all(encoder.conv1.conv.weight[:, 3] == 0)
+    torch.testing.assert_close(encoder.conv1.bn.weight, state['bn1.weight'])
+    torch.testing.assert_close(encoder.layer1[0].conv1.conv.weight,
+                               state['layer1.0.conv1.weight'])
+    torch.testing.assert_close(encoder.layer2[0].conv2.bn.running_var,
+                               state['layer2.0.bn2.running_var'])
+    torch.testing.assert_close(encoder.layer2[0].downsample.conv.weight,
+                               state['layer2.0.downsample.0.weight'])
