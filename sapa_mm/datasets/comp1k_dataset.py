@@ -3,6 +3,7 @@ in mmseg's ``DATASETS`` (the scope of the matting configs)."""
 import os.path as osp
 from typing import List
 
+import numpy as np
 from mmengine.dataset import BaseDataset
 from mmengine.fileio import load
 from mmseg.registry import DATASETS
@@ -22,10 +23,24 @@ class Comp1kDataset(BaseDataset):
     ``merged_path`` and ``trimap_path`` (the test set's); they are made
     absolute. The pipeline reads the files.
 
+    In training (``test_mode=False``) each item also names another
+    training foreground, ``other_alpha_path`` and ``other_fg_path`` (drawn
+    at random), for the two-foreground mixing of
+    :class:`~sapa_mm.datasets.matting_transforms.MixForegrounds`.
+
     Args:
         ann_file, data_root, pipeline, test_mode, ...: as in mmengine's
             ``BaseDataset``.
     """
+
+    def get_data_info(self, idx: int) -> dict:
+        info = super().get_data_info(idx)
+        if not self.test_mode and len(self) > 1:
+            other = np.random.randint(len(self) - 1)
+            other = super().get_data_info(other + (other >= idx))
+            info['other_alpha_path'] = other['alpha_path']
+            info['other_fg_path'] = other['fg_path']
+        return info
 
     def load_data_list(self) -> List[dict]:
         entries = load(self.ann_file)

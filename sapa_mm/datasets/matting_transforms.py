@@ -1,6 +1,7 @@
 """The data pipeline of A2U matting, registered in mmseg's ``TRANSFORMS``:
-loading, online compositing, trimaps by random erosion, a crop at an
-unknown pixel, flips, HSV jitter, and packing.
+loading, two-foreground mixing, resizing, random affine transforms, online
+compositing, trimaps by random erosion, a crop at an unknown pixel, flips,
+HSV jitter, and packing.
 
 Maps are numpy arrays under the results' keys: 'alpha' (H, W) float32 in
 [0, 1], 'fg' / 'bg' / 'merged' (H, W, 3) float32 RGB in [0, 255], 'trimap'
@@ -51,6 +52,101 @@ class LoadMattingFiles(BaseTransform):
                 results[key] = image
         shape = results[self.keys[0]].shape[:2]
         results['ori_shape'] = results['img_shape'] = shape
+        return results
+
+
+def _read_pair(alpha_path: str, fg_path: str):
+    alpha = cv2.imread(alpha_path, cv2.IMREAD_GRAYSCALE)
+    fg = cv2.imread(fg_path, cv2.IMREAD_COLOR)
+    if alpha is None or fg is None:
+        raise FileNotFoundError(f'cannot read {alpha_path} or {fg_path}')
+    return alpha.astype(np.float32) / 255, fg[..., ::-1].astype(np.float32)
+
+
+@TRANSFORMS.register_module()
+class MixForegrounds(BaseTransform):
+    """With probability ``prob``, a second training foreground (the
+    dataset's ``other_alpha_path`` / ``other_fg_path``, resized to the
+    first) over the first: alpha = 1 - (1 - a1)(1 - a2), fg = a1 fg1 +
+    (1 - a1) fg2; kept only where the union still has a pixel below 1."""
+
+    def __init__(self, prob: float = 0.5) -> None:
+        if not 0 <= prob <= 1:
+            raise ValueError(f'MixForegrounds: prob must be in [0, 1], got '
+                             f'{prob}')
+        self.prob = prob
+
+    def transform(self, results: dict) -> dict:
+        if 'other_alpha_path' not in results or \
+                np.random.rand() >= self.prob:
+            return results
+        alpha2, fg2 = _read_pair(results['other_alpha_path'],
+                                 results['other_fg_path'])
+        alpha, fg = results['alpha'], results['fg']
+        H, W = alpha.shape
+        alpha2 = cv2.resize(alpha2, (W, H), interpolation=cv2.INTER_LINEAR)
+        fg2 = cv2.resize(fg2, (W, H), interpolation=cv2.INTER_LINEAR)
+        union = 1 - (1 - alpha) * (1 - alpha2)
+        if np.any(union < 1):
+            a = alpha[..., None]
+            results['fg'] = a * fg + (1 - a) * fg2
+            results['alpha'] = union
+        return results
+
+
+@TRANSFORMS.register_module()
+class ResizeForeground(BaseTransform):
+    """With probability ``prob``, the foreground and its alpha resized to
+    ``size`` (h, w), e.g. 640x640 (bilinear)."""
+
+    def __init__(self, size: Tuple[int, int] = (640, 640),
+                 prob: float = 0.25) -> None:
+        if len(size) != 2 or min(size) <= 0 or not 0 <= prob <= 1:
+            raise ValueError(f'ResizeForeground: size must be (h, w) > 0 and '
+                             f'prob in [0, 1], got size={size}, prob={prob}')
+        self.size, self.prob = tuple(size), prob
+
+    def transform(self, results: dict) -> dict:
+        if np.random.rand() < self.prob:
+            h, w = self.size
+            for key in ('alpha', 'fg'):
+                results[key] = cv2.resize(results[key], (w, h),
+                                          interpolation=cv2.INTER_LINEAR)
+        return results
+
+
+@TRANSFORMS.register_module()
+class RandomAffine(BaseTransform):
+    """A random rotation (+-``degrees``), scale (in ``scale``) and shear
+    (+-``shear`` degrees along x) about the centre of the foreground and
+    its alpha (bilinear; zero alpha outside), as the matting recipes'
+    affine augmentation."""
+
+    def __init__(self, degrees: float = 30,
+                 scale: Tuple[float, float] = (0.8, 1.25),
+                 shear: float = 10) -> None:
+        if degrees < 0 or shear < 0 or not 0 < scale[0] <= scale[1]:
+            raise ValueError(f'RandomAffine: degrees and shear must be >= 0 '
+                             f'and scale (low, high) with 0 < low <= high, '
+                             f'got degrees={degrees}, scale={scale}, '
+                             f'shear={shear}')
+        self.degrees, self.scale, self.shear = degrees, tuple(scale), shear
+
+    def transform(self, results: dict) -> dict:
+        H, W = results['alpha'].shape
+        angle = np.deg2rad(np.random.uniform(-self.degrees, self.degrees))
+        s = np.random.uniform(*self.scale)
+        shear = np.deg2rad(np.random.uniform(-self.shear, self.shear))
+        rotation = np.array([[np.cos(angle), -np.sin(angle)],
+                             [np.sin(angle), np.cos(angle)]])
+        linear = s * rotation @ np.array([[1, np.tan(shear)], [0, 1]])
+        centre = np.array([(W - 1) / 2, (H - 1) / 2])
+        matrix = np.hstack([linear, (centre - linear @ centre)[:, None]])
+        for key in ('alpha', 'fg'):
+            results[key] = cv2.warpAffine(
+                results[key], matrix, (W, H), flags=cv2.INTER_LINEAR,
+                borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        results['alpha'] = np.clip(results['alpha'], 0, 1)
         return results
 
 

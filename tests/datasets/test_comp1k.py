@@ -54,11 +54,17 @@ def dataset(mini_comp1k, split):
 
 def test_training_pipeline(mini_comp1k):
     train = dataset(mini_comp1k, 'train')
-    train.pipeline.transforms[2].crop_size = (64, 48)  # CropAroundUnknown
+    for transform in train.pipeline.transforms:
+        if type(transform).__name__ == 'CropAroundUnknown':
+            transform.crop_size = (64, 48)
     np.random.seed(0)
     item = train[0]
     sample = item['data_samples']
     assert item['inputs'].shape == (4, 64, 48)
+    # Another training foreground for the mixing, never the item's own.
+    info = train.get_data_info(0)
+    assert info['other_alpha_path'] != info['alpha_path']
+    assert osp.exists(info['other_fg_path'])
     assert sample.gt_alpha.shape == (1, 64, 48)
     assert sample.gt_fg.shape == sample.gt_bg.shape == (3, 64, 48)
     trimap = sample.trimap[0].numpy()
@@ -96,3 +102,40 @@ def test_generate_trimap_and_crop():
     assert out['alpha'].shape == (8, 8) and (out['trimap'] == 128).any()
     with pytest.raises(ValueError, match='kernel_range'):
         TRANSFORMS.build(dict(type='GenerateTrimap', kernel_range=(0, 3)))
+
+
+def test_mix_resize_and_affine(mini_comp1k):
+    init_default_scope('mmseg')
+    train = dataset(mini_comp1k, 'train')
+    load = TRANSFORMS.build(dict(type='LoadMattingFiles',
+                                 keys=('alpha', 'fg')))
+    results = load(train.get_data_info(1))
+    first = dict(alpha=results['alpha'].copy(), fg=results['fg'].copy())
+    mixed = TRANSFORMS.build(dict(type='MixForegrounds', prob=1))(results)
+    other = load(dict(alpha_path=results['other_alpha_path'],
+                      fg_path=results['other_fg_path']))
+    import cv2
+    H, W = first['alpha'].shape
+    a2 = cv2.resize(other['alpha'], (W, H))
+    np.testing.assert_allclose(mixed['alpha'],
+                               1 - (1 - first['alpha']) * (1 - a2),
+                               atol=1e-6)
+    a1 = first['alpha'][..., None]
+    np.testing.assert_allclose(
+        mixed['fg'], a1 * first['fg'] + (1 - a1) * cv2.resize(other['fg'],
+                                                             (W, H)),
+        atol=1e-3)
+    resized = TRANSFORMS.build(dict(type='ResizeForeground', size=(40, 30),
+                                    prob=1))(dict(first))
+    assert resized['alpha'].shape == (40, 30)
+    assert resized['fg'].shape == (40, 30, 3)
+    identity = TRANSFORMS.build(dict(type='RandomAffine', degrees=0,
+                                     scale=(1, 1), shear=0))(dict(first))
+    np.testing.assert_allclose(identity['alpha'], first['alpha'], atol=1e-6)
+    np.random.seed(1)
+    moved = TRANSFORMS.build(dict(type='RandomAffine'))(dict(first))
+    assert moved['alpha'].shape == first['alpha'].shape
+    assert 0 <= moved['alpha'].min() and moved['alpha'].max() <= 1
+    assert not np.allclose(moved['alpha'], first['alpha'])
+    with pytest.raises(ValueError, match='scale'):
+        TRANSFORMS.build(dict(type='RandomAffine', scale=(0, 1)))

@@ -1,7 +1,8 @@
 # A2U matting (ResNet-34) on Adobe Composition-1K with one swappable guided
 # upsampler in its four decoder stages; the rows set only upsample_cfg.
-# Recipe of the A2U matting authors: online compositing, trimaps by random
-# erosion, 512x512 crops at unknown pixels; Adam, lr 0.01 (1e-4 for the
+# Recipe of the A2U matting authors: two-foreground mixing, resizing, random
+# affine transforms, online compositing, trimaps by random erosion, 512x512
+# crops at unknown pixels, flips, HSV jitter; Adam, lr 0.01 (1e-4 for the
 # encoder), batch 16, 180k iterations, x0.1 at 120k and 156k.
 default_scope = 'mmseg'
 custom_imports = dict(imports=['sapa_mm'], allow_failed_imports=False)
@@ -27,6 +28,9 @@ model = dict(
 
 train_pipeline = [
     dict(type='LoadMattingFiles', keys=('alpha', 'fg', 'bg')),
+    dict(type='MixForegrounds', prob=0.5),
+    dict(type='ResizeForeground', size=(640, 640), prob=0.25),
+    dict(type='RandomAffine', degrees=30, scale=(0.8, 1.25), shear=10),
     dict(type='GenerateTrimap', kernel_range=(1, 29)),
     dict(type='CropAroundUnknown', crop_size=crop_size),
     dict(type='MattingFlip', prob=0.5),
