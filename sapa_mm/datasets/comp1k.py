@@ -83,7 +83,9 @@ def make_comp1k(root: str, num_train: int = 32, num_val: int = 8,
 
     Each training entry has alpha_path, fg_path, bg_path and merged_path;
     each test entry also trimap_path. Alphas and trimaps are PNGs (exact
-    values), images JPEGs; sizes vary by up to 25% (odd test sizes)."""
+    values), as are backgrounds and merged images (mmagic's preprocessing
+    writes those as PNGs), foregrounds JPEGs; sizes vary by up to 25% (odd
+    test sizes)."""
     data_root = osp.join(root, 'adobe_composition-1k')
     for split, count, offset in (('train', num_train, 0),
                                  ('test', num_val, 10**6)):
@@ -112,7 +114,7 @@ def make_comp1k(root: str, num_train: int = 32, num_val: int = 8,
                                   alpha8),
                 fg_path=_write(data_root, f'{fg_dir}/fg/{name}.jpg',
                                fg.astype(np.uint8)),
-                bg_path=_write(data_root, f'{bg_dir}/{name}.jpg', bg),
+                bg_path=_write(data_root, f'{bg_dir}/{name}.png', bg),
                 merged_path=_write(data_root, f'{merged_dir}/{name}.png',
                                    merged))
             if split == 'test':
