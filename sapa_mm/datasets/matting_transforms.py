@@ -150,11 +150,18 @@ class RandomAffine(BaseTransform):
         return results
 
 
+def _disk(size: int) -> np.ndarray:
+    """The elliptic structuring element of ``size`` x ``size``."""
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (int(size),
+                                                         int(size)))
+
+
 @TRANSFORMS.register_module()
 class GenerateTrimap(BaseTransform):
     """A trimap from the alpha by random erosion: foreground = (alpha == 1)
-    eroded, background = (alpha == 0) eroded, each by a square kernel of a
-    random size in ``kernel_range`` (inclusive, pixels), the rest unknown."""
+    eroded, background = (alpha == 0) eroded, each by an elliptic kernel of
+    a random size in ``kernel_range`` (inclusive, pixels), the rest
+    unknown."""
 
     def __init__(self, kernel_range: Tuple[int, int] = (1, 29)) -> None:
         low, high = kernel_range
@@ -168,10 +175,8 @@ class GenerateTrimap(BaseTransform):
         alpha = results['alpha']
         low, high = self.kernel_range
         fg_k, bg_k = np.random.randint(low, high + 1, size=2)
-        fg = cv2.erode((alpha >= 1).astype(np.uint8),
-                       np.ones((fg_k, fg_k), np.uint8))
-        bg = cv2.erode((alpha <= 0).astype(np.uint8),
-                       np.ones((bg_k, bg_k), np.uint8))
+        fg = cv2.erode((alpha >= 1).astype(np.uint8), _disk(fg_k))
+        bg = cv2.erode((alpha <= 0).astype(np.uint8), _disk(bg_k))
         trimap = np.full(alpha.shape, 128, np.uint8)
         trimap[fg > 0] = 255
         trimap[bg > 0] = 0

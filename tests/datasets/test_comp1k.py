@@ -93,7 +93,7 @@ def test_generate_trimap_and_crop():
     trimap = TRANSFORMS.build(dict(type='GenerateTrimap',
                                    kernel_range=(5, 5)))(
                                        dict(alpha=alpha))['trimap']
-    # 5x5 erosion: 2 pixels of each side become unknown.
+    # A 5x5 disk: 2 pixels of each straight side become unknown.
     assert trimap[20, 20] == 255 and trimap[0, 0] == 0
     assert trimap[9, 20] == 128 and trimap[11, 20] == 128
     assert trimap[12, 20] == 255 and trimap[6, 20] == 0
