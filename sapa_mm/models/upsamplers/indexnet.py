@@ -78,7 +78,9 @@ class IndexNet(EvenSizeUpsampler):
     matting's code builds the branches at r = 1 (hidden width Cg) and
     widens only its holistic block's hidden layer (2Cg); r = 2 is that
     holistic width in every branch (the reading of the SAPA paper's
-    matting row, see docs/matting.md).
+    matting row, see docs/matting.md). FLOPs (the accounting below), with
+    (h, w) = (H'/2, W'/2): 4 (16 Cg rCg + rCg C) hw (the branches) +
+    C * 4hw (the product).
 
     FLOPs (the paper's accounting, :mod:`sapa_mm.analysis.complexity`:
     convolution multiply-accumulates without bias, one per element for the
