@@ -28,6 +28,11 @@ def test_baseline_flops_as_derived():
         assert count_flops(A2U(C, Cg).eval(), (x, guide)) == hw * (
             2 * k * k * Cg + Cg + 4 * s * s + 4 * s * s * C) + Cg * (
                 4 * s * s + 2 * k * k)
+        # IndexNet matting's depthwise M2O block, hidden width r Cg.
+        r = 2
+        m2o = IndexNet(C, Cg, index_block='depthwise_m2o', hidden_ratio=r)
+        assert count_flops(m2o.eval(), (x, guide)) == hw * (
+            4 * (16 * Cg * r * Cg + r * Cg * C) + 4 * C)
     # C = Cg = 256: the per-point counts behind the paper's columns.
     assert 32 * 256**2 + 8 * 256 + 4 * 256 == 2100224
     assert 2 * 36 * 256 + 256 + 36 + 36 * 256 == 27940
