@@ -22,3 +22,5 @@ if find_spec('mmengine') is not None:
     from .models import *  # noqa: F401,F403
     from .models import __all__ as _models_all
     __all__ += _models_all
+if find_spec('mmseg') is not None:
+    from . import transforms  # noqa: F401  (mmseg's TRANSFORMS)

@@ -20,5 +20,11 @@ if find_spec('mmdet') is not None:
         'GuidedFPN', 'GuidedMSDeformAttnPixelDecoder', 'GuidedPixelDecoder'
     ]
 if find_spec('mmseg') is not None:
+    from .backbones import ResNetWithStem  # noqa: F401
     from .decode_heads import GuidedMaskFormerHead, GuidedSegformerHead  # noqa: F401
+    from .decode_heads import BTSHead, LocalPlanarGuidance  # noqa: F401
+    from .losses import BTSSiLogLoss  # noqa: F401
     __all__ += ['GuidedMaskFormerHead', 'GuidedSegformerHead']
+    __all__ += [
+        'BTSHead', 'BTSSiLogLoss', 'LocalPlanarGuidance', 'ResNetWithStem'
+    ]

@@ -7,6 +7,7 @@ Adding a table means adding its module here and its configs. The tools
 from typing import Dict
 
 from . import (
+    bts_nyu,
     faster_rcnn_coco,
     mask2former_ade20k,
     maskformer_ade20k,
@@ -18,7 +19,7 @@ from .table import ROOT, Metric, Row, Table
 TABLES: Dict[str, Table] = {
     module.TABLE.name: module.TABLE
     for module in (segformer_ade20k, maskformer_ade20k, mask2former_ade20k,
-                   faster_rcnn_coco)
+                   bts_nyu, faster_rcnn_coco)
 }
 
 
