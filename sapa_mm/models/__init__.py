@@ -21,8 +21,12 @@ if find_spec('mmdet') is not None:
     ]
 if find_spec('mmseg') is not None:
     from .backbones import ResNetWithStem  # noqa: F401
-    from .decode_heads import GuidedMaskFormerHead, GuidedSegformerHead  # noqa: F401
-    from .decode_heads import BTSHead, LocalPlanarGuidance  # noqa: F401
+    from .decode_heads import (  # noqa: F401  # noqa: F401
+        BTSHead,
+        GuidedMaskFormerHead,
+        GuidedSegformerHead,
+        LocalPlanarGuidance,
+    )
     from .losses import BTSSiLogLoss  # noqa: F401
     __all__ += ['GuidedMaskFormerHead', 'GuidedSegformerHead']
     __all__ += [

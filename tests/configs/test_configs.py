@@ -1,6 +1,7 @@
 """Every row's config of every table (sapa_mm.tables.TABLES): the
-segmentation models train and test at odd sizes, the detectors train a
-step with and without padding; every upsampler gets its gradients."""
+segmentation and depth models train and test at odd sizes, the detectors
+train a step with and without padding; every upsampler gets its
+gradients."""
 import pytest
 import torch
 
@@ -26,7 +27,8 @@ def rows(dataset):
 
 def test_every_table_is_covered():
     """The tests below take every table: its dataset is one of theirs."""
-    assert {table.dataset for table in TABLES.values()} <= {'ade20k', 'coco'}
+    assert {table.dataset for table in TABLES.values()} <= {'ade20k', 'coco',
+                                                           'nyu'}
 
 
 def seg_batch(model, shapes, num_classes=150):
@@ -83,3 +85,44 @@ def test_detection_config_trains_one_step(table, row, pad_size_divisor):
     assert torch.isfinite(loss)
     loss.backward()
     assert all(p.grad is not None for p in model.neck.upsamplers.parameters())
+
+
+def depth_batch(model, shapes, training=True):
+    samples, inputs = [], []
+    for h, w in shapes:
+        inputs.append(torch.randint(0, 256, (3, h, w), dtype=torch.uint8))
+        depth = torch.rand(1, h, w) * 9 + 0.5
+        depth[:, :h // 4] = 0  # no depth
+        samples.append(SegDataSample(
+            gt_depth_map=PixelData(data=depth),
+            metainfo=dict(img_shape=(h, w), ori_shape=(h, w))))
+    return model.data_preprocessor(dict(inputs=inputs, data_samples=samples),
+                                   training)
+
+
+@pytest.mark.parametrize('table, row', rows('nyu'))
+def test_depth_config_trains_and_tests_at_odd_sizes(table, row):
+    config = Config.fromfile(table.config_path(row.key))
+    config.model.data_preprocessor.size = None  # odd sizes, 0-padded
+    model = build_model(config).train()
+    data = depth_batch(model, [(67, 83), (60, 75)])
+    losses = model(**data, mode='loss')
+    loss, _ = model.parse_losses(losses)
+    assert set(losses) == {'decode.loss_silog'} and torch.isfinite(loss)
+    loss.backward()
+    head = model.decode_head
+    for name in ('upconv5', 'upconv4', 'upconv3', 'upconv2'):
+        assert all(p.grad is not None
+                   for p in getattr(head, name).upsample.parameters())
+    # BTS's frozen encoder parameters: conv1 and every BN's affine ones
+    frozen = {n for n, p in model.backbone.named_parameters()
+              if not p.requires_grad}
+    assert 'conv1.weight' in frozen and 'layer3.2.bn2.weight' in frozen
+    assert 'layer1.0.conv1.weight' not in frozen
+    model.eval()
+    data = depth_batch(model, [(171, 128)], training=False)
+    with torch.no_grad():
+        (result, ) = model(**data, mode='predict')
+    depth = result.pred_depth_map.data
+    assert depth.shape == (1, 171, 128)
+    assert depth.min() >= 1e-3 and depth.max() <= 10

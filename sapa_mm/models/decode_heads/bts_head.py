@@ -1,5 +1,6 @@
 """BTS's decoder (Lee et al. 2019) as an mmseg decode head for
 ``DepthEstimator``, with guided upsamplers in its up-convolutions."""
+import warnings
 from typing import List, Sequence, Tuple
 
 import torch
@@ -142,11 +143,16 @@ class BTSHead(BaseDecodeHead):
         if not 0 < min_depth < max_depth:
             raise ValueError(f'BTSHead: min_depth must be in (0, max_depth='
                              f'{max_depth}), got {min_depth}')
-        super().__init__(
-            in_channels=list(in_channels), channels=channels, num_classes=1,
-            out_channels=1, dropout_ratio=0, norm_cfg=norm_cfg,
-            in_index=list(range(5)), input_transform='multiple_select',
-            loss_decode=loss_decode, init_cfg=init_cfg, **kwargs)
+        with warnings.catch_warnings():
+            # A binary-segmentation threshold, which a depth head has no use
+            # for: BaseDecodeHead warns that it defaults to 0.3.
+            warnings.filterwarnings('ignore', 'threshold is not defined')
+            super().__init__(
+                in_channels=list(in_channels), channels=channels,
+                num_classes=1, out_channels=1, dropout_ratio=0,
+                norm_cfg=norm_cfg, in_index=list(range(5)),
+                input_transform='multiple_select', loss_decode=loss_decode,
+                init_cfg=init_cfg, **kwargs)
         # The depth comes from get_depth: BaseDecodeHead's classifier would
         # be a parameter without a gradient (an error under DDP).
         del self.conv_seg
