@@ -21,7 +21,7 @@ if find_spec('mmdet') is not None:
     ]
 if find_spec('mmseg') is not None:
     from .backbones import ResNetWithStem  # noqa: F401
-    from .decode_heads import (  # noqa: F401  # noqa: F401
+    from .decode_heads import (  # noqa: F401
         BTSHead,
         GuidedMaskFormerHead,
         GuidedSegformerHead,

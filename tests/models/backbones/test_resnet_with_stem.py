@@ -11,9 +11,11 @@ from sapa_mm.models import ResNetWithStem  # noqa: E402
 
 def test_outputs_start_with_the_stem_and_match_resnet():
     torch.manual_seed(0)
-    net = ResNetWithStem(depth=18, out_indices=(0, 1, 2, 3)).eval()
-    ref = ResNet(depth=18, out_indices=(0, 1, 2, 3)).eval()
+    net = ResNetWithStem(depth=18, out_indices=(0, 1, 2, 3))
+    ref = ResNet(depth=18, out_indices=(0, 1, 2, 3))
     ref.load_state_dict(net.state_dict())
+    net.eval()  # mmseg's ResNet.train returns None: no chaining
+    ref.eval()
     x = torch.randn(1, 3, 67, 45)
     with torch.no_grad():
         outs = net(x)
