@@ -103,7 +103,9 @@ def depth_batch(model, shapes, training=True):
 @pytest.mark.parametrize('table, row', rows('nyu'))
 def test_depth_config_trains_and_tests_at_odd_sizes(table, row):
     config = Config.fromfile(table.config_path(row.key))
-    config.model.data_preprocessor.size = None  # odd sizes, 0-padded
+    # Odd sizes, the smaller image 0-padded to the larger one.
+    config.model.data_preprocessor.size = None
+    config.model.data_preprocessor.size_divisor = 1
     model = build_model(config).train()
     data = depth_batch(model, [(67, 83), (60, 75)])
     losses = model(**data, mode='loss')
