@@ -1,8 +1,11 @@
-"""configs/bts: the pixels without depth that the training pipeline adds
-(RandomRotate's corners, the data preprocessor's padding to the crop) are
-0, which the loss and DepthMetric ignore; mmseg's default 255 would be a
-valid 255 m depth in the loss. Fails if 255 padding or fill gets through."""
+"""configs/bts, the data side: the pixels without depth that the training
+pipeline adds (RandomRotate's corners, the data preprocessor's padding to
+the crop) are 0, which the loss and DepthMetric ignore (mmseg's default 255
+would be a valid 255 m depth in the loss: the first test fails if 255
+padding or fill gets through), and the config's metric (BTS's evaluation)
+on a known pair."""
 import copy
+import math
 
 import pytest
 import torch
@@ -81,3 +84,25 @@ def test_depth_metric_ignores_zero_depth(config):
 
     assert metrics(wild) == pytest.approx(metrics(pred))
     assert metrics(pred) != pytest.approx(metrics(pred * 1.1))
+
+
+def test_depth_metric_on_a_known_pair(config):
+    """The config's metric on a 480x640 pair whose Eigen crop has a 2 m
+    ground truth, predicted 2.5 m in its top half and 2 m in the rest
+    (outside the crop: anything)."""
+    init_default_scope('mmseg')
+    gt = torch.full((480, 640), 2.0)
+    pred = torch.full((480, 640), 7.0)  # outside the crop [45:471, 41:601]
+    pred[45:258, 41:601] = 2.5  # 213 of the crop's 426 rows
+    pred[258:471, 41:601] = 2.0
+    metric = METRICS.build(config.test_evaluator)
+    metric.process({}, [dict(pred_depth_map=dict(data=pred[None]),
+                             gt_depth_map=dict(data=gt[None]))])
+    result = metric.compute_metrics(metric.results)
+    log125 = math.log(1.25)
+    expected = dict(d1=0.5, d2=1.0, d3=1.0, abs_rel=0.5 * 0.25,
+                    sq_rel=0.5 * 0.25 / 2, rmse=math.sqrt(0.5 * 0.25),
+                    rmse_log=math.sqrt(0.5) * log125,
+                    log10=0.5 * math.log10(1.25))
+    for key, value in expected.items():
+        assert result[key] == pytest.approx(value, rel=1e-5), key
