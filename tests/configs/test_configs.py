@@ -107,7 +107,7 @@ def test_depth_config_trains_and_tests_at_odd_sizes(table, row):
     config.model.data_preprocessor.size = None
     config.model.data_preprocessor.size_divisor = 1
     model = build_model(config).train()
-    data = depth_batch(model, [(67, 83), (60, 75)])
+    data = depth_batch(model, [(37, 45), (33, 41)])
     losses = model(**data, mode='loss')
     loss, _ = model.parse_losses(losses)
     assert set(losses) == {'decode.loss_silog'} and torch.isfinite(loss)
@@ -121,6 +121,8 @@ def test_depth_config_trains_and_tests_at_odd_sizes(table, row):
               if not p.requires_grad}
     assert 'conv1.weight' in frozen and 'layer3.2.bn2.weight' in frozen
     assert 'layer1.0.conv1.weight' not in frozen
+    if row.key not in ('nearest', 'sapa-b'):  # the head's tests predict
+        return
     model.eval()
     data = depth_batch(model, [(171, 128)], training=False)
     with torch.no_grad():
