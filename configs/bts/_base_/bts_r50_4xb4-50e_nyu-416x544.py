@@ -52,6 +52,8 @@ meta_keys = ('img_path', 'depth_map_path', 'ori_shape', 'img_shape',
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadDepthAnnotation', depth_rescale_factor=1e-3),
+    # BTS cuts the frame border, where the depth is not registered.
+    dict(type='FixedCrop', box=(43, 45, 608, 472)),
     # Rotated-in corners get depth 0 (invalid), not mmseg's default 255.
     dict(type='RandomRotate', prob=1.0, degree=2.5, pad_val=0,
          seg_pad_val=0),
