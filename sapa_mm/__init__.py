@@ -23,6 +23,7 @@ if find_spec('mmengine') is not None:
     from .models import __all__ as _models_all
     __all__ += _models_all
 if find_spec('mmseg') is not None:
-    # Composition-1K: its dataset, transforms and metrics (mmseg's scope).
-    from . import evaluation  # noqa: F401
+    # Datasets, transforms and metrics of the depth and matting tables
+    # (mmseg's registries).
+    from . import evaluation, transforms  # noqa: F401
     from .datasets import comp1k_dataset, matting_transforms  # noqa: F401

@@ -168,6 +168,14 @@ def mini_comp1k(tmp_path_factory):
 
 
 @pytest.fixture(scope='session')
-def mini_data(mini_ade20k, mini_coco):
+def mini_nyu(tmp_path_factory):
+    """A mini NYU Depth V2, 8 training and 4 test images."""
+    from sapa_mm.datasets import make_nyu
+    return make_nyu(str(tmp_path_factory.mktemp('mini')), num_train=8,
+                    num_val=4)
+
+
+@pytest.fixture(scope='session')
+def mini_data(mini_ade20k, mini_coco, mini_nyu):
     """The mini datasets' roots, by dataset."""
-    return dict(ade20k=mini_ade20k, coco=mini_coco)
+    return dict(ade20k=mini_ade20k, coco=mini_coco, nyu=mini_nyu)

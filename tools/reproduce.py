@@ -5,8 +5,9 @@
         [--mini ITERS] [--params-only] [--cfg-options KEY=VALUE ...]
 
 TABLE: a table of sapa_mm.tables (segformer-ade20k, maskformer-ade20k,
-mask2former-ade20k, faster-rcnn-coco). Every row trains with the same fixed
-seeds (default: seed 1); --seeds 3 runs seeds 1, 2, 3 and reports mean +- std.
+mask2former-ade20k, bts-nyu, faster-rcnn-coco). Every row trains with the same
+fixed seeds (default: seed 1); --seeds 3 runs seeds 1, 2, 3 and reports
+mean +- std.
 Resumable: rerun the same command after an interruption. Writes
 DIR/results.md (the paper's format, its numbers beside the measured ones)
 and DIR/results.json (with the per-seed values).

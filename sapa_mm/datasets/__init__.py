@@ -15,12 +15,15 @@ from typing import Callable, Dict
 from .ade20k import make_ade20k
 from .coco import make_coco
 from .comp1k import make_comp1k
+from .nyu import make_nyu
 
 #: The mini-dataset writers by name.
 MINI_DATASETS: Dict[str, Callable[..., str]] = {
     'ade20k': make_ade20k,
     'coco': make_coco,
     'comp1k': make_comp1k,
+    'nyu': make_nyu,
 }
 
-__all__ = ['MINI_DATASETS', 'make_ade20k', 'make_coco', 'make_comp1k']
+__all__ = ['MINI_DATASETS', 'make_ade20k', 'make_coco', 'make_comp1k',
+           'make_nyu']

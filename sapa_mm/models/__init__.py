@@ -20,8 +20,14 @@ if find_spec('mmdet') is not None:
         'GuidedFPN', 'GuidedMSDeformAttnPixelDecoder', 'GuidedPixelDecoder'
     ]
 if find_spec('mmseg') is not None:
-    from .decode_heads import GuidedMaskFormerHead, GuidedSegformerHead  # noqa: F401
-    __all__ += ['GuidedMaskFormerHead', 'GuidedSegformerHead']
+    from .backbones import ResNetWithStem  # noqa: F401
+    from .decode_heads import (  # noqa: F401
+        BTSHead,
+        GuidedMaskFormerHead,
+        GuidedSegformerHead,
+        LocalPlanarGuidance,
+    )
+    from .losses import BTSSiLogLoss  # noqa: F401
     from .mattors import (  # noqa: F401
         GuidedMattingDecoder,
         GuidedMattor,
@@ -29,5 +35,9 @@ if find_spec('mmseg') is not None:
         MattingDataPreprocessor,
         MattingResNet34,
     )
-    __all__ += ['GuidedMattingDecoder', 'GuidedMattor', 'MattingASPP',
-                'MattingDataPreprocessor', 'MattingResNet34']
+    __all__ += [
+        'BTSHead', 'BTSSiLogLoss', 'GuidedMaskFormerHead',
+        'GuidedMattingDecoder', 'GuidedMattor', 'GuidedSegformerHead',
+        'LocalPlanarGuidance', 'MattingASPP', 'MattingDataPreprocessor',
+        'MattingResNet34', 'ResNetWithStem'
+    ]

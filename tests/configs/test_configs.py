@@ -1,6 +1,7 @@
 """Every row's config of every table (sapa_mm.tables.TABLES): the
-segmentation models train and test at odd sizes, the detectors train a
-step with and without padding; every upsampler gets its gradients."""
+segmentation and depth models train and test at odd sizes, the detectors
+train a step with and without padding; every upsampler gets its
+gradients."""
 import pytest
 import torch
 
@@ -27,7 +28,7 @@ def rows(dataset):
 def test_every_table_is_covered():
     """The tests below take every table: its dataset is one of theirs."""
     assert {table.dataset for table in TABLES.values()} <= {
-        'ade20k', 'coco', 'comp1k'}
+        'ade20k', 'coco', 'comp1k', 'nyu'}
 
 
 def seg_batch(model, shapes, num_classes=150):
@@ -112,3 +113,46 @@ def test_matting_config_trains_one_step(table, row):
     assert len(upsamplers) == 4
     for module in upsamplers:
         assert all(p.grad is not None for p in module.parameters())
+def depth_batch(model, shapes, training=True):
+    samples, inputs = [], []
+    for h, w in shapes:
+        inputs.append(torch.randint(0, 256, (3, h, w), dtype=torch.uint8))
+        depth = torch.rand(1, h, w) * 9 + 0.5
+        depth[:, :h // 4] = 0  # no depth
+        samples.append(SegDataSample(
+            gt_depth_map=PixelData(data=depth),
+            metainfo=dict(img_shape=(h, w), ori_shape=(h, w))))
+    return model.data_preprocessor(dict(inputs=inputs, data_samples=samples),
+                                   training)
+
+
+@pytest.mark.parametrize('table, row', rows('nyu'))
+def test_depth_config_trains_and_tests_at_odd_sizes(table, row):
+    config = Config.fromfile(table.config_path(row.key))
+    # Odd sizes, the smaller image 0-padded to the larger one.
+    config.model.data_preprocessor.size = None
+    config.model.data_preprocessor.size_divisor = 1
+    model = build_model(config).train()
+    data = depth_batch(model, [(37, 45), (33, 41)])
+    losses = model(**data, mode='loss')
+    loss, _ = model.parse_losses(losses)
+    assert set(losses) == {'decode.loss_silog'} and torch.isfinite(loss)
+    loss.backward()
+    head = model.decode_head
+    for name in ('upconv5', 'upconv4', 'upconv3', 'upconv2'):
+        assert all(p.grad is not None
+                   for p in getattr(head, name).upsample.parameters())
+    # BTS's frozen encoder parameters: conv1 and every BN's affine ones
+    frozen = {n for n, p in model.backbone.named_parameters()
+              if not p.requires_grad}
+    assert 'conv1.weight' in frozen and 'layer3.2.bn2.weight' in frozen
+    assert 'layer1.0.conv1.weight' not in frozen
+    if row.key not in ('nearest', 'sapa-b'):  # the head's tests predict
+        return
+    model.eval()
+    data = depth_batch(model, [(171, 128)], training=False)
+    with torch.no_grad():
+        (result, ) = model(**data, mode='predict')
+    depth = result.pred_depth_map.data
+    assert depth.shape == (1, 171, 128)
+    assert depth.min() >= 1e-3 and depth.max() <= 10
