@@ -22,3 +22,6 @@ if find_spec('mmengine') is not None:
     from .models import *  # noqa: F401,F403
     from .models import __all__ as _models_all
     __all__ += _models_all
+if find_spec('onnxscript') is not None and find_spec('onnx') is not None:
+    # ONNX translations of the sapa_mm ops, for torch.onnx.export.
+    from . import deploy  # noqa: F401
