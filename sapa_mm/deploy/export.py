@@ -7,6 +7,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
 
 import onnx
 import torch
+
 # torch_lib's ops fill ONNX Script's registry, which the exporter reads.
 from onnxscript.function_libs.torch_lib import ops as _torchlib_ops  # noqa: F401
 from onnxscript.function_libs.torch_lib import registration
@@ -22,10 +23,9 @@ _CORE_NAMESPACES = ('aten', 'prims')
 
 
 def _has_translation(op: torch._ops.OpOverload) -> bool:
-    name = op.name()  # 'ns::op' or 'ns::op.overload'
-    base = f'{op.namespace}::{op._schema.name.split("::")[-1]}'
-    return name in registration.default_registry or (
-        op._overloadname == 'default' and base in registration.default_registry)
+    # name(): 'ns::op' for the default overload, else 'ns::op.overload',
+    # as the registry's keys.
+    return op.name() in registration.default_registry
 
 
 def untranslated_ops(program: torch.export.ExportedProgram) -> List[str]:

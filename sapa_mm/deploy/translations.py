@@ -22,8 +22,6 @@ of the K*K taps is its own small subgraph:
   no tensor of K*K*C*H*W elements exists;
 * the softmax is over the K*K similarity channels.
 """
-from typing import Sequence, Tuple
-
 import torch
 from onnxscript import ir
 from onnxscript.function_libs.torch_lib.registration import torch_op

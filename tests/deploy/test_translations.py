@@ -61,6 +61,24 @@ def test_plain_export_matches_reference(kernel_size, run_onnx):
         rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize('kernel_size', [3, 5])
+def test_float16(kernel_size, run_onnx):
+    """float16 graphs (ONNX Runtime's CPU provider has every op of them)
+    against the float32 reference of the same values."""
+    inputs = tuple(t.half() for t in window_inputs(4))
+    program = torch.onnx.export(WindowOps(kernel_size), inputs, dynamo=True,
+                                verbose=False)
+    sim, out = run_onnx(program, *inputs)
+    assert out.dtype.name == 'float16'
+    full = tuple(t.float() for t in inputs)
+    torch.testing.assert_close(
+        torch.from_numpy(sim).float(),
+        reference.similarity(*full[:2], kernel_size), rtol=1e-2, atol=1e-2)
+    torch.testing.assert_close(
+        torch.from_numpy(out).float(), reference.sapa(*full, kernel_size),
+        rtol=1e-2, atol=1e-2)
+
+
 def test_index_math_is_integer(run_onnx):
     """Sizes where floor(i * h / H) and Resize's float32 i / (H / h)
     differ: the graph gathers the exact rows."""

@@ -14,7 +14,8 @@ from sapa_mm.deploy import check_standard_onnx  # noqa: E402
 
 SEGFORMER = ('configs/segformer/'
              'segformer_mit-b1-sapa-b_8xb2-160k_ade20k-512x512.py')
-FASTER_RCNN = 'configs/faster_rcnn/faster-rcnn_r50_guided-fpn-sapa-b_1x_coco.py'
+FASTER_RCNN = ('configs/faster_rcnn/'
+               'faster-rcnn_r50_guided-fpn-sapa-b_1x_coco.py')
 
 
 @pytest.mark.parametrize('config, shape, outputs', [
