@@ -2,7 +2,7 @@
 
     python tools/benchmark.py [--device cpu|cuda] [--dtype float32]
         [--threads 2] [--shapes segformer odd] [--repeats 10]
-        [--model-level] [--out-dir work_dirs/benchmark]
+        [--model-level] [--onnx] [--out-dir work_dirs/benchmark]
 
 Op level (batch 2, C=256, K=5) on the shapes the models use: each row upsamples
 x (B, C, h, w) to the guide's (H, W): nearest, bilinear, CARAFE (mmcv on CUDA,
@@ -19,13 +19,13 @@ the C allocator keeps from the OS, is reported too. Ratios are to bilinear,
 measured in the same run. Model level: one SegFormer-B1 training iteration per
 upsampler (CPU: batch 1 at 256x256; CUDA: batch 8 at 512x512).
 
-``--onnx`` (needs ``requirements/deploy.txt``): each row's upsampler
-exported to ONNX (``sapa_mm.deploy.export_onnx``, batch 2 at each shape) and
-run by ONNX Runtime's CPU provider with --threads threads: the forward's
-median time, the rows taking turns, and the peak RSS growth of the first run
-of a session created in a fresh process (the arena ONNX Runtime allocates
-for the graph's intermediates), each also as a ratio to bilinear's exported
-graph in the same run.
+``--onnx`` (needs ``requirements/deploy.txt``), instead of the op level:
+each row's upsampler exported to ONNX (``sapa_mm.deploy.export_onnx``,
+batch 2 at each shape) and run by ONNX Runtime's CPU provider with
+--threads threads: the forward's median time, the rows taking turns, and
+the peak RSS growth of the first run of a session created in a fresh
+process (the arena ONNX Runtime allocates for the graph's intermediates),
+each also as a ratio to bilinear's exported graph in the same run.
 
 On Linux, c10's CPU allocator maps every large tensor afresh, so writing a
 new 32 MiB output first costs about 8000 page faults. PyTorch's
@@ -450,6 +450,8 @@ def markdown(env, ops, models) -> str:
              f'{env["threads"]}, torch {env["torch"]}, sapa-mm '
              f'{env["sapa_mm"]} (extension: {env["has_ext"]}){huge_pages}, '
              f'{env["date"]}.', '']
+    if not ops:
+        return '\n'.join(lines[:1]) + '\n'
     rss = all('rss_memory_mb' in r for r in ops)
     header = ['shape', 'row', 'forward (ms)', 'x bilinear', 'fwd+bwd (ms)',
               'x bilinear', 'peak memory (MiB)', 'x bilinear']
@@ -518,8 +520,8 @@ def main():
     parser.add_argument('--repeats', type=int, default=10)
     parser.add_argument('--model-level', action='store_true')
     parser.add_argument('--onnx', action='store_true',
-                        help='also time the exported ONNX graphs in ONNX '
-                        'Runtime (CPU)')
+                        help='time the exported ONNX graphs in ONNX Runtime '
+                        '(CPU) instead of the op level')
     parser.add_argument('--out-dir', default='work_dirs/benchmark')
     args = parser.parse_args()
     if args.rows is None:
@@ -537,16 +539,17 @@ def main():
                huge_pages=args.device == 'cpu' and os.environ.get(
                    'THP_MEM_ALLOC_ENABLE', '').lower() in ('1', 'true'))
     print(f'benchmark: {env}', flush=True)
-    print('op level (batch 2, C=256, K=5):', flush=True)
-    ops = op_level(args, dtype)
+    ops, onnx_rows = [], []
+    if args.onnx:
+        print('ONNX Runtime (CPU, float32, batch 2, C=256):', flush=True)
+        onnx_rows = onnx_level(args)
+    else:
+        print('op level (batch 2, C=256, K=5):', flush=True)
+        ops = op_level(args, dtype)
     models = []
     if args.model_level:
         print('model level:', flush=True)
         models = model_level(args, dtype)
-    onnx_rows = []
-    if args.onnx:
-        print('ONNX Runtime (CPU, float32, batch 2):', flush=True)
-        onnx_rows = onnx_level(args)
     os.makedirs(args.out_dir, exist_ok=True)
     text = markdown(env, ops, models) + onnx_markdown(onnx_rows)
     with open(osp.join(args.out_dir, 'benchmark.md'), 'w') as f:
@@ -554,7 +557,8 @@ def main():
     with open(osp.join(args.out_dir, 'benchmark.json'), 'w') as f:
         json.dump(dict(env=env, op_level=ops, model_level=models,
                        onnx=onnx_rows), f, indent=2)
-    bar_chart(ops, osp.join(args.out_dir, 'benchmark.png'))
+    if ops:
+        bar_chart(ops, osp.join(args.out_dir, 'benchmark.png'))
     print(text)
 
 

@@ -40,7 +40,7 @@ def test_benchmark_writes_its_tables(tmp_path, repo_root):
 
 def test_benchmark_onnx_rows(tmp_path, repo_root):
     """--onnx: each row's exported graph timed in ONNX Runtime, with its
-    peak RSS growth, as ratios to bilinear's graph."""
+    peak RSS growth, as ratios to bilinear's graph (and no op level)."""
     pytest.importorskip('onnxruntime')
     pytest.importorskip('onnxscript')
     result = subprocess.run(
@@ -57,6 +57,7 @@ def test_benchmark_onnx_rows(tmp_path, repo_root):
     for r in rows.values():
         assert r['ort_forward_ms'] > 0
         assert r['ort_rss_memory_mb'] > 0
+    assert data['op_level'] == []
     table = (tmp_path / 'benchmark.md').read_text()
     assert '| odd 86x64->171x128 | sapa-b |' in table.split(
         'ONNX Runtime forward')[1]
