@@ -20,6 +20,7 @@ a random input, and compared with PyTorch: the maximum absolute difference
 over the outputs and the time per image of both are printed.
 """
 import argparse
+import inspect
 import os
 import os.path as osp
 import time
@@ -37,14 +38,29 @@ from sapa_mm.deploy import export_onnx
 
 
 class SegmentorLogits(nn.Module):
-    """An mmseg segmentor as logits of a (B, 3, H, W) batch."""
+    """An mmseg segmentor as logits of a (B, 3, H, W) batch: its
+    ``mode='tensor'`` output, the decode head's. Heads whose forward needs
+    the data samples (MaskFormer, Mask2Former) give their ``predict``
+    logits instead, at the input size, for images of ``shape`` (the image
+    metas are constants of the graph)."""
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, shape: Tuple[int, int],
+                 batch: int) -> None:
         super().__init__()
         self.model = model
+        head = model.decode_head
+        self.needs_samples = 'batch_data_samples' in inspect.signature(
+            head.forward).parameters
+        meta = dict(img_shape=shape, pad_shape=shape, ori_shape=shape,
+                    batch_input_shape=shape)
+        self.metas = [dict(meta) for _ in range(batch)]
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        return self.model(inputs, None, mode='tensor')
+        if not self.needs_samples:
+            return self.model(inputs, None, mode='tensor')
+        feats = self.model.extract_feat(inputs)
+        return self.model.decode_head.predict(feats, self.metas,
+                                              self.model.test_cfg)
 
 
 class DetectorFeatures(nn.Module):
@@ -59,11 +75,13 @@ class DetectorFeatures(nn.Module):
         return tuple(self.model.extract_feat(inputs))
 
 
-def exportable(config: Config, model: nn.Module) -> nn.Module:
-    """The tensor-in, tensors-out part of ``model`` that is exported."""
+def exportable(config: Config, model: nn.Module, shape: Tuple[int, int],
+               batch: int) -> nn.Module:
+    """The tensor-in, tensors-out part of ``model`` that is exported, for
+    (batch, 3, H, W) inputs of (H, W) ``shape``."""
     scope = config.get('default_scope')
     if scope == 'mmseg':
-        return SegmentorLogits(model).eval()
+        return SegmentorLogits(model, shape, batch).eval()
     if scope == 'mmdet':
         return DetectorFeatures(model).eval()
     raise ValueError(f'export_onnx: default_scope must be mmseg or mmdet, '
@@ -104,7 +122,7 @@ def export_and_check(config_path: str,
     model = build_model(config)
     if checkpoint is not None:
         load_checkpoint(model, checkpoint, map_location='cpu')
-    module = exportable(config, model)
+    module = exportable(config, model, shape, batch)
     torch.manual_seed(0)
     inputs = torch.randn(batch, 3, *shape)
     dynamic_shapes = None
