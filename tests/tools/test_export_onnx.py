@@ -18,17 +18,24 @@ FASTER_RCNN = ('configs/faster_rcnn/'
                'faster-rcnn_r50_guided-fpn-sapa-b_1x_coco.py')
 
 
-@pytest.mark.parametrize('config, shape, outputs', [
-    pytest.param(SEGFORMER, (67, 83), 1, id='segformer-b1-sapa-b'),
-    pytest.param(FASTER_RCNN, (64, 96), 5, id='faster-rcnn-sapa-b'),
+@pytest.mark.parametrize('config, shape, options, outputs', [
+    pytest.param(SEGFORMER, (67, 83), ['--dynamic', '--batch', '2'], 1,
+                 id='segformer-b1-sapa-b'),
+    pytest.param(FASTER_RCNN, (64, 96), [], 5, id='faster-rcnn-sapa-b'),
 ])
-def test_export_onnx(config, shape, outputs, repo_root, run_tool, tmp_path):
+def test_export_onnx(config, shape, options, outputs, repo_root, run_tool,
+                     tmp_path):
     out = tmp_path / 'model.onnx'
     log = run_tool('tools/deploy/export_onnx.py', config, '--shape',
-                   *map(str, shape), '--out', str(out), '--repeats', '1')
+                   *map(str, shape), '--out', str(out), '--repeats', '1',
+                   *options)
     model = onnx.load(str(out))
     check_standard_onnx(model)
     assert len(model.graph.output) == outputs
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    dynamic = [d.HasField('dim_param') for d in dims]
+    assert dynamic == ([True, False, True, True] if options else
+                       [False] * 4), dims
     line = next(line for line in log.splitlines()
                 if line.startswith('max abs diff'))
     diff, ref = (float(v) for v in

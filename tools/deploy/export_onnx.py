@@ -7,14 +7,17 @@ What is exported (the input is the normalised image batch, after the
 config's data preprocessor):
 
 * mmseg segmentors: the logits of ``model(inputs, mode='tensor')``, the
-  decode head's output (1/4 of the input size for SegFormer);
+  decode head's output (1/4 of the input size for SegFormer); MaskFormer and
+  Mask2Former heads, whose forward takes the data samples, give their
+  ``predict`` logits at the input size (the image metas are constants);
 * mmdet detectors: backbone and neck, ``model.extract_feat(inputs)``, the
   feature pyramid where the guided upsamplers live. The RPN and RoI heads
   run mmcv's RoIAlign and NMS, which are compiled mmcv ops that
   ``torch.export`` cannot trace (see docs/deploy.md).
 
 ``--dynamic`` makes the batch and spatial axes dynamic (``Dim.AUTO``: the
-exporter keeps an axis static where the model fixes it). The file is
+exporter keeps an axis static where the model fixes it, and an axis of size
+1, so a dynamic batch needs ``--batch 2`` or more). The file is
 checked to hold standard ONNX operators only, run in ONNX Runtime (CPU) on
 a random input, and compared with PyTorch: the maximum absolute difference
 over the outputs and the time per image of both are printed.
@@ -166,7 +169,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         metavar=('H', 'W'), help='input image size')
     parser.add_argument('--batch', type=int, default=1)
     parser.add_argument('--dynamic', action='store_true',
-                        help='dynamic batch and spatial axes')
+                        help='dynamic batch (with --batch >= 2) and spatial '
+                        'axes')
     parser.add_argument('--out', default=None,
                         help='the .onnx file (default: work_dirs/onnx/'
                         '<config name>.onnx)')
