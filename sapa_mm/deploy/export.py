@@ -7,9 +7,6 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
 
 import onnx
 import torch
-
-# torch_lib's ops fill ONNX Script's registry, which the exporter reads.
-from onnxscript.function_libs.torch_lib import ops as _torchlib_ops  # noqa: F401
 from onnxscript.function_libs.torch_lib import registration
 from torch import nn
 
@@ -31,6 +28,9 @@ def _has_translation(op: torch._ops.OpOverload) -> bool:
 def untranslated_ops(program: torch.export.ExportedProgram) -> List[str]:
     """The qualified names of the ops in ``program`` (outside aten and prims)
     that have no ONNX translation, sorted."""
+    # torch_lib's own ops fill the rest of the registry (as the exporter
+    # does when it reads it); imported here, not at ``import sapa_mm``.
+    from onnxscript.function_libs.torch_lib import ops  # noqa: F401
     missing = set()
     for module in program.graph_module.modules():
         if not isinstance(module, torch.fx.GraphModule):
