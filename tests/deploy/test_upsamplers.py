@@ -1,7 +1,7 @@
 """Every guided upsampler exported with a plain dynamo export after
 ``import sapa_mm``: default-domain nodes only, and ONNX Runtime matches
-PyTorch at odd sizes and non-integer ratios, with the batch and (where the
-module allows) the spatial axes dynamic."""
+PyTorch at odd sizes and non-integer ratios, in float32 and float16, with
+the batch and (where the module allows) the spatial axes dynamic."""
 from importlib.util import find_spec
 
 import pytest
@@ -122,3 +122,21 @@ def test_dynamic_spatial_axes(name, run_onnx):
     assert all('dim_param' in s for s in shapes), shapes
     check_matches(program, module, *inputs(2, guide_channels, sizes[1]),
                   run_onnx)
+
+
+@pytest.mark.parametrize('name', params())
+def test_float16(name, run_onnx):
+    """The module in float16, exported and run in float16 (ONNX Runtime's
+    CPU provider has every op of these graphs in float16)."""
+    module, guide_channels, sizes = build(name)
+    module = module.half()
+    x, guide = (t.half() for t in inputs(2, guide_channels, sizes[0]))
+    program = torch.onnx.export(module, (x, guide), dynamo=True,
+                                verbose=False)
+    check_standard_onnx(program.model_proto)
+    out, = run_onnx(program, x, guide)
+    assert out.dtype.name == 'float16'
+    with torch.no_grad():
+        expected = module(x, guide)
+    torch.testing.assert_close(torch.from_numpy(out), expected, rtol=1e-2,
+                               atol=1e-2)
