@@ -25,13 +25,10 @@ of the K*K taps is its own small subgraph:
 import torch
 from onnxscript import ir
 from onnxscript.function_libs.torch_lib.registration import torch_op
-from onnxscript.onnx_opset import opset18 as op
+from onnxscript.onnx_opset import opset18 as op  # the exporter's lowest
 
 # library defines the sapa_mm ops on import.
 from ..ops import library  # noqa: F401
-
-#: The ONNX opset the translations are written in.
-OPSET = 18
 
 
 def _source_index(out_size, in_size):
