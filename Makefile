@@ -42,7 +42,7 @@ $(INSTALLED): $(wildcard $(REQ)/*.txt) setup.py pyproject.toml
 	MMCV_WITH_OPS=1 MAX_JOBS=$$(nproc) $(PIP) install --no-build-isolation \
 		$$cache -c $(REQ)/constraints.txt -r $(REQ)/mmcv.txt
 	$(PIP) install -c $(REQ)/constraints.txt -r $(REQ)/runtime.txt \
-		-r $(REQ)/tests.txt
+		-r $(REQ)/tests.txt -r $(REQ)/deploy.txt
 	SAPA_MM_WITH_OPS=0 $(PIP) install --no-build-isolation --no-deps -e .
 	touch $@
 

@@ -2,7 +2,7 @@
 
     python tools/benchmark.py [--device cpu|cuda] [--dtype float32]
         [--threads 2] [--shapes segformer odd] [--repeats 10]
-        [--model-level] [--out-dir work_dirs/benchmark]
+        [--model-level] [--onnx] [--out-dir work_dirs/benchmark]
 
 Op level (batch 2, C=256, K=5) on the shapes the models use: each row upsamples
 x (B, C, h, w) to the guide's (H, W): nearest, bilinear, CARAFE (mmcv on CUDA,
@@ -18,6 +18,14 @@ peak RSS growth of the same call in a fresh process (sampled), which adds what
 the C allocator keeps from the OS, is reported too. Ratios are to bilinear,
 measured in the same run. Model level: one SegFormer-B1 training iteration per
 upsampler (CPU: batch 1 at 256x256; CUDA: batch 8 at 512x512).
+
+``--onnx`` (needs ``requirements/deploy.txt``), instead of the op level:
+each row's upsampler exported to ONNX (``sapa_mm.deploy.export_onnx``,
+batch 2 at each shape) and run by ONNX Runtime's CPU provider with
+--threads threads: the forward's median time, the rows taking turns, and
+the peak RSS growth of the first run of a session created in a fresh
+process (the arena ONNX Runtime allocates for the graph's intermediates),
+each also as a ratio to bilinear's exported graph in the same run.
 
 On Linux, c10's CPU allocator maps every large tensor afresh, so writing a
 new 32 MiB output first costs about 8000 page faults. PyTorch's
@@ -329,6 +337,112 @@ def model_level(args, dtype):
     return results
 
 
+#: Rows without an exported graph of their own: the reference backend and
+#: the simple CUDA kernels export to the same graph as sapa-b.
+ONNX_SKIP = ('sapa-reference', 'sapa-b-simple')
+
+
+def onnx_model(row: str, shape: str) -> bytes:
+    """The serialised ONNX graph of the row's upsampler at the shape."""
+    from sapa_mm.deploy import export_onnx
+    module = build_guided_upsampler(dict(UPSAMPLERS[row]), CHANNELS,
+                                    CHANNELS).eval()
+    x, guide, _ = make_inputs(shape, 'cpu', torch.float32)
+    with torch.no_grad():
+        program = export_onnx(module, (x.detach(), guide.detach()),
+                              verbose=False)
+    return program.model_proto.SerializeToString()
+
+
+def ort_session(model: bytes, threads: int):
+    import onnxruntime as ort
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(model, options,
+                                providers=['CPUExecutionProvider'])
+
+
+def ort_feeds(session, shape: str):
+    x, guide, _ = make_inputs(shape, 'cpu', torch.float32)
+    names = [i.name for i in session.get_inputs()]
+    return dict(zip(names, (x.detach().numpy(), guide.detach().numpy())))
+
+
+def _ort_rss_worker(model, shape, threads, queue):
+    """Peak RSS growth of a new session's first run, sampled as in
+    :func:`_rss_peak_worker`."""
+    session = ort_session(model, threads)
+    feeds = ort_feeds(session, shape)
+    gc.collect()
+    before = _rss()
+    peak = [before]
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], _rss())
+            time.sleep(0.0002)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    session.run(None, feeds)
+    done.set()
+    sampler.join()
+    queue.put(max(peak[0], _rss()) - before)
+
+
+def ort_rss_growth(model: bytes, shape: str, threads: int) -> int:
+    context = multiprocessing.get_context('spawn')
+    queue = context.Queue()
+    process = context.Process(target=_ort_rss_worker,
+                              args=(model, shape, threads, queue))
+    process.start()
+    growth = queue.get()
+    process.join()
+    return growth
+
+
+def onnx_level(args):
+    rows = [r for r in args.rows if r not in ONNX_SKIP]
+    results = []
+    for shape in args.shapes:
+        models = {row: onnx_model(row, shape) for row in rows}
+        sessions = {row: ort_session(models[row], args.threads)
+                    for row in rows}
+        feeds = ort_feeds(sessions[rows[0]], shape)
+        times = time_ms([lambda s=sessions[r]: s.run(None, feeds)
+                         for r in rows], 'cpu', args.warmup, args.repeats)
+        for row, forward in zip(rows, times):
+            rss = ort_rss_growth(models[row], shape, args.threads)
+            results.append(dict(shape=shape, row=row, ort_forward_ms=forward,
+                                ort_rss_memory_mb=rss / 2**20))
+            print(f'  {shape:12s} {row:15s} ONNX Runtime {forward:9.2f} ms  '
+                  f'peak RSS growth {rss / 2**20:8.1f} MiB', flush=True)
+    for r in results:
+        base = next(b for b in results
+                    if b['shape'] == r['shape'] and b['row'] == 'bilinear')
+        for key in ('ort_forward_ms', 'ort_rss_memory_mb'):
+            r[key.rsplit('_', 1)[0] + '_ratio'] = r[key] / max(base[key],
+                                                               1e-9)
+    return results
+
+
+def onnx_markdown(rows) -> str:
+    if not rows:
+        return ''
+    lines = ['', '| shape | row | ONNX Runtime forward (ms) | x bilinear | '
+             'peak RSS growth (MiB) | x bilinear |', '| --- ' * 6 + '|']
+    for r in rows:
+        (h, w), (H, W) = SHAPES[r['shape']]
+        lines.append(
+            f'| {r["shape"]} {h}x{w}->{H}x{W} | {r["row"]} | '
+            f'{r["ort_forward_ms"]:.2f} | {r["ort_forward_ratio"]:.2f} | '
+            f'{r["ort_rss_memory_mb"]:.1f} | '
+            f'{r["ort_rss_memory_ratio"]:.2f} |')
+    return '\n'.join(lines) + '\n'
+
+
 def markdown(env, ops, models) -> str:
     huge_pages = (', CPU tensors on huge pages (THP_MEM_ALLOC_ENABLE=1)'
                   if env['huge_pages'] else '')
@@ -336,6 +450,8 @@ def markdown(env, ops, models) -> str:
              f'{env["threads"]}, torch {env["torch"]}, sapa-mm '
              f'{env["sapa_mm"]} (extension: {env["has_ext"]}){huge_pages}, '
              f'{env["date"]}.', '']
+    if not ops:
+        return '\n'.join(lines[:1]) + '\n'
     rss = all('rss_memory_mb' in r for r in ops)
     header = ['shape', 'row', 'forward (ms)', 'x bilinear', 'fwd+bwd (ms)',
               'x bilinear', 'peak memory (MiB)', 'x bilinear']
@@ -403,6 +519,9 @@ def main():
     parser.add_argument('--warmup', type=int, default=2)
     parser.add_argument('--repeats', type=int, default=10)
     parser.add_argument('--model-level', action='store_true')
+    parser.add_argument('--onnx', action='store_true',
+                        help='time the exported ONNX graphs in ONNX Runtime '
+                        '(CPU) instead of the op level')
     parser.add_argument('--out-dir', default='work_dirs/benchmark')
     args = parser.parse_args()
     if args.rows is None:
@@ -420,20 +539,26 @@ def main():
                huge_pages=args.device == 'cpu' and os.environ.get(
                    'THP_MEM_ALLOC_ENABLE', '').lower() in ('1', 'true'))
     print(f'benchmark: {env}', flush=True)
-    print('op level (batch 2, C=256, K=5):', flush=True)
-    ops = op_level(args, dtype)
+    ops, onnx_rows = [], []
+    if args.onnx:
+        print('ONNX Runtime (CPU, float32, batch 2, C=256):', flush=True)
+        onnx_rows = onnx_level(args)
+    else:
+        print('op level (batch 2, C=256, K=5):', flush=True)
+        ops = op_level(args, dtype)
     models = []
     if args.model_level:
         print('model level:', flush=True)
         models = model_level(args, dtype)
     os.makedirs(args.out_dir, exist_ok=True)
-    text = markdown(env, ops, models)
+    text = markdown(env, ops, models) + onnx_markdown(onnx_rows)
     with open(osp.join(args.out_dir, 'benchmark.md'), 'w') as f:
         f.write(text)
     with open(osp.join(args.out_dir, 'benchmark.json'), 'w') as f:
-        json.dump(dict(env=env, op_level=ops, model_level=models), f,
-                  indent=2)
-    bar_chart(ops, osp.join(args.out_dir, 'benchmark.png'))
+        json.dump(dict(env=env, op_level=ops, model_level=models,
+                       onnx=onnx_rows), f, indent=2)
+    if ops:
+        bar_chart(ops, osp.join(args.out_dir, 'benchmark.png'))
     print(text)
 
 

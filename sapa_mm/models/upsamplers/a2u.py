@@ -15,7 +15,7 @@ from .guided import EvenSizeUpsampler, pixel_shuffle
 try:  # mmcv's CUDA op where mmcv is installed, as for the CARAFE row
     from .carafe import reassemble
 except ImportError:  # without mmcv: the SAPA aggregate kernels everywhere
-    from ..ops.carafe import carafe_reassemble as reassemble
+    from ...ops.carafe import carafe_reassemble as reassemble
 
 
 @MODELS.register_module()
