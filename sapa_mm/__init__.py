@@ -25,8 +25,8 @@ if find_spec('mmengine') is not None:
 if find_spec('mmseg') is not None:
     # Datasets, transforms and metrics of the depth and matting tables
     # (mmseg's registries).
-    from . import evaluation, transforms  # noqa: F401
-    from .datasets import comp1k_dataset, matting_transforms  # noqa: F401
+    from . import evaluation  # noqa: F401
+    from .datasets import comp1k_dataset, transforms  # noqa: F401
 if find_spec('onnxscript') is not None and find_spec('onnx') is not None:
     # ONNX translations of the sapa_mm ops, for torch.onnx.export.
     from . import deploy  # noqa: F401

@@ -6,9 +6,9 @@ Each writer is ``make_<name>(root, num_train, num_val, seed) -> data_root``;
 :data:`MINI_DATASETS` names them for ``tools/make_mini_data.py`` and the
 tables (:attr:`sapa_mm.tables.Table.dataset`).
 
-Beside them, :mod:`.comp1k_dataset` and :mod:`.matting_transforms` are the
-Composition-1K dataset and data pipeline the matting configs read (mmseg's
-registries; imported by ``import sapa_mm``).
+Beside them, :mod:`.comp1k_dataset` is the Composition-1K dataset the
+matting configs read and :mod:`.transforms` the data transforms of the depth
+and matting configs (mmseg's registries; imported by ``import sapa_mm``).
 """
 from typing import Callable, Dict
 

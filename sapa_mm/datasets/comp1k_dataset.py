@@ -26,7 +26,7 @@ class Comp1kDataset(BaseDataset):
     In training (``test_mode=False``) each item also names another
     training foreground, ``other_alpha_path`` and ``other_fg_path`` (drawn
     at random), for the two-foreground mixing of
-    :class:`~sapa_mm.datasets.matting_transforms.MixForegrounds`.
+    :class:`~sapa_mm.datasets.transforms.MixForegrounds`.
 
     Args:
         ann_file, data_root, pipeline, test_mode, ...: as in mmengine's

@@ -20,7 +20,7 @@ from .table import ROOT, Metric, Row, Table
 TABLES: Dict[str, Table] = {
     module.TABLE.name: module.TABLE
     for module in (segformer_ade20k, maskformer_ade20k, mask2former_ade20k,
-                   bts_nyu, faster_rcnn_coco, a2u_matting_comp1k)
+                   a2u_matting_comp1k, bts_nyu, faster_rcnn_coco)
 }
 
 

@@ -52,20 +52,7 @@ class A2U(EvenSizeUpsampler):
     other ratios (any (H, W) >= (h, w)) reassemble with the SAPA
     ``aggregate`` op, which maps any ratio so.
 
-    Parameters: (Cg + 1) 4s^2 (p) + 2 (Cg + 1) (u, v) + 2 * 2Cg (the
-    GroupNorms); 10,790 for Cg = 256, s = 3 (+0.06M for SegFormer's 6
-    modules, +0.03M for 3, +0.01M for 1: the paper's columns).
-
-    FLOPs (the paper's accounting, :mod:`sapa_mm.analysis.complexity`:
-    convolution multiply-accumulates without bias, functional ones included,
-    s^2 C per output point of the reassembly, one per element for the product
-    of the two channel-wise results; pooling, normalisation, activations, sums,
-    sigmoid and softmax not counted), with (h, w) = (H'/2, W'/2):
-    4s^2 Cg (p) + 2 k^2 Cg (u, v) + 2 k^2 Cg hw (the channel-wise convs) +
-    Cg hw (product) + 4s^2 hw (dynamic conv) + s^2 C * 4hw (reassembly) =
-    hw (2k^2 Cg + Cg + 4s^2 + 4s^2 C) + Cg (4s^2 + 2k^2); C = Cg = 256:
-    27,940 hw + 27,648. For SegFormer-B1 at 512x512 (6 modules, 14,592
-    low-res points): +0.41G.
+    Parameters and FLOPs, in the paper's accounting: docs/complexity.md.
 
     Args:
         in_channels: channels C of ``x``.

@@ -62,34 +62,19 @@ class IndexNet(EvenSizeUpsampler):
     of stride-2 encoders: the authors' 2x followed by a crop, as the CARAFE
     row does. Other ratios (any (H, W) >= (h, w)) take the same rule.
 
-    Parameters: 16 Cg * 2Cg (4x4 conv) + 2 * 2Cg (BatchNorm) + 2Cg * 4 (1x1
-    conv) = 32 Cg^2 + 12 Cg; 2,100,224 for Cg = 256, so +12.60M for
-    SegFormer's 6 modules, +6.30M for the 3 of MaskFormer and FPN, +2.10M
-    for Mask2Former's 1 (the SAPA paper's columns).
-
     The depthwise M2O block (``index_block='depthwise_m2o'``): one branch
     per position of the 2x2 cell, each Conv2d(Cg -> rCg, 4x4, stride 2,
     padding 1, no bias), BatchNorm, ReLU6, Conv2d(rCg -> C, 1x1, no bias),
     r = ``hidden_ratio``; the four (B, C, H/2, W/2) maps stacked per
     channel, sigmoid, pixel-shuffled to a per-channel index map
     (B, C, H, W) (IndexNet's decoder index, one sigmoid), and output =
-    index map * nearest-2x(x). Parameters per module: 4 (16 r Cg^2 +
-    2 r Cg + r Cg C); for r = 2 and C = Cg, 136 C^2 + 16 C. IndexNet
-    matting's code builds the branches at r = 1 (hidden width Cg) and
-    widens only its holistic block's hidden layer (2Cg); r = 2 is that
-    holistic width in every branch (the reading of the SAPA paper's
-    matting row, see docs/matting.md). FLOPs (the accounting below), with
-    (h, w) = (H'/2, W'/2): 4 (16 Cg rCg + rCg C) hw (the branches) +
-    C * 4hw (the product).
+    index map * nearest-2x(x). IndexNet matting's code builds the branches
+    at r = 1 and widens only its holistic block's hidden layer (2Cg); r = 2
+    puts that width in every branch, the reading of the SAPA paper's matting
+    row (docs/matting.md).
 
-    FLOPs (the paper's accounting, :mod:`sapa_mm.analysis.complexity`:
-    convolution multiply-accumulates without bias, one per element for the
-    product; BatchNorm, activations, sigmoids, pixel shuffle and the nearest
-    upsampling not counted), with (h, w) = (H'/2, W'/2):
-    16 Cg * 2Cg * hw (4x4 conv) + 2Cg * 4 * hw (1x1 conv) + C * 4hw
-    (product) = hw (32 Cg^2 + 8 Cg + 4 C); C = Cg = 256: 2,100,224 hw. For
-    SegFormer-B1 at 512x512 the 6 modules read 3 * 64^2 + 2 * 32^2 + 16^2 =
-    14,592 low-res points: +30.65G.
+    Parameters and FLOPs of both blocks, in the paper's accounting:
+    docs/complexity.md.
 
     Args:
         in_channels: channels C of ``x``.

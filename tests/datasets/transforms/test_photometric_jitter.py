@@ -1,4 +1,4 @@
-"""sapa_mm.transforms.photometric_jitter: BTS's gamma, brightness and
+"""sapa_mm.datasets.transforms.photometric_jitter: BTS's gamma, brightness and
 colour jitter stays in its ranges and leaves depth alone."""
 import numpy as np
 import pytest

@@ -1,5 +1,5 @@
-"""sapa_mm.transforms.fixed_crop: the image and its maps cut to one box,
-clipped to the image; bad boxes name themselves."""
+"""sapa_mm.datasets.transforms.fixed_crop: the image and its maps cut to one
+box, clipped to the image; bad boxes name themselves."""
 import numpy as np
 import pytest
 
