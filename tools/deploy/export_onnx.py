@@ -10,6 +10,9 @@ config's data preprocessor):
   decode head's output (1/4 of the input size for SegFormer); MaskFormer and
   Mask2Former heads, whose forward takes the data samples, give their
   ``predict`` logits at the input size (the image metas are constants);
+* the depth estimator (BTS) likewise: its depth map; the matting model
+  (``GuidedMattor``): its raw alpha of a (B, 4, H, W) RGB and trimap batch
+  (H and W multiples of 16, as its ``predict`` pads them);
 * mmdet detectors: backbone and neck, ``model.extract_feat(inputs)``, the
   feature pyramid where the guided upsamplers live. The RPN and RoI heads
   run mmcv's RoIAlign and NMS, which are compiled mmcv ops that
@@ -41,7 +44,8 @@ from sapa_mm.deploy import export_onnx
 
 
 class SegmentorLogits(nn.Module):
-    """An mmseg segmentor as logits of a (B, 3, H, W) batch: its
+    """An mmseg segmentor (or the depth or matting model) as the output of
+    a (B, C, H, W) batch: its
     ``mode='tensor'`` output, the decode head's. Heads whose forward needs
     the data samples (MaskFormer, Mask2Former) give their ``predict``
     logits instead, at the input size, for images of ``shape`` (the image
@@ -81,7 +85,7 @@ class DetectorFeatures(nn.Module):
 def exportable(config: Config, model: nn.Module, shape: Tuple[int, int],
                batch: int) -> nn.Module:
     """The tensor-in, tensors-out part of ``model`` that is exported, for
-    (batch, 3, H, W) inputs of (H, W) ``shape``."""
+    (batch, C, H, W) inputs of (H, W) ``shape``."""
     scope = config.get('default_scope')
     if scope == 'mmseg':
         return SegmentorLogits(model, shape, batch).eval()
@@ -113,8 +117,9 @@ def export_and_check(config_path: str,
                      dynamic: bool = False,
                      repeats: int = 5) -> Dict[str, float]:
     """Exports the model of ``config_path`` (weights from ``checkpoint``,
-    or the initialisation) for a (batch, 3, H, W) input to ``out``, runs it
-    in ONNX Runtime and compares with PyTorch.
+    or the initialisation) for a (batch, C, H, W) input to ``out`` (C the
+    model's ``input_channels``, 3 by default), runs it in ONNX Runtime and
+    compares with PyTorch.
 
     Returns:
         dict(max_abs_diff, max_abs_ref, ort_s_per_image,
@@ -127,7 +132,8 @@ def export_and_check(config_path: str,
         load_checkpoint(model, checkpoint, map_location='cpu')
     module = exportable(config, model, shape, batch)
     torch.manual_seed(0)
-    inputs = torch.randn(batch, 3, *shape)
+    channels = getattr(model, 'input_channels', 3)
+    inputs = torch.randn(batch, channels, *shape)
     dynamic_shapes = None
     if dynamic:
         dim = torch.export.Dim.AUTO
