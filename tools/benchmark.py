@@ -179,6 +179,13 @@ def _rss_peak_worker(row, shape, dtype, threads, queue):
     x, guide, grad = make_inputs(shape, 'cpu', dtype)
     forward_backward(module, x, guide, grad)
     x.grad = guide.grad = None
+    queue.put(_peak_rss_growth(
+        lambda: forward_backward(module, x, guide, grad)))
+
+
+def _peak_rss_growth(run) -> int:
+    """Peak RSS growth (bytes) while ``run()`` runs, sampled every 0.2 ms
+    by a thread."""
     gc.collect()
     before = _rss()
     peak = [before]
@@ -191,10 +198,10 @@ def _rss_peak_worker(row, shape, dtype, threads, queue):
 
     sampler = threading.Thread(target=sample)
     sampler.start()
-    forward_backward(module, x, guide, grad)
+    run()
     done.set()
     sampler.join()
-    queue.put(max(peak[0], _rss()) - before)
+    return max(peak[0], _rss()) - before
 
 
 def rss_growth(row, shape, dtype, threads) -> int:
@@ -374,22 +381,7 @@ def _ort_rss_worker(model, shape, threads, queue):
     :func:`_rss_peak_worker`."""
     session = ort_session(model, threads)
     feeds = ort_feeds(session, shape)
-    gc.collect()
-    before = _rss()
-    peak = [before]
-    done = threading.Event()
-
-    def sample():
-        while not done.is_set():
-            peak[0] = max(peak[0], _rss())
-            time.sleep(0.0002)
-
-    sampler = threading.Thread(target=sample)
-    sampler.start()
-    session.run(None, feeds)
-    done.set()
-    sampler.join()
-    queue.put(max(peak[0], _rss()) - before)
+    queue.put(_peak_rss_growth(lambda: session.run(None, feeds)))
 
 
 def ort_rss_growth(model: bytes, shape: str, threads: int) -> int:
