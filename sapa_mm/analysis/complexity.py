@@ -154,13 +154,16 @@ def model_complexity(
         with_flops: bool = True,
         progress: Optional[Callable[[int], None]] = None
 ) -> Dict[str, Optional[int]]:
-    """FLOPs and parameters of ``config``'s model for one (H, W) image.
+    """FLOPs and parameters of ``config``'s model for one (H, W) image, and
+    the image's channels (the model's ``input_channels``, 3 by default: RGB,
+    or e.g. RGB and trimap).
 
     ``progress``, if given, is called with the number of modules the FLOPs
     trace has run so far (a trace of a large model at full size takes
     minutes on a CPU).
     """
     model = build_model(config)
+    channels = getattr(model, 'input_channels', 3)
     flops = None
     if with_flops:
         wrapped = _TensorForward(model, _data_samples(config, shape))
@@ -175,14 +178,13 @@ def model_complexity(
             handles = [m.register_forward_hook(count) for m in model.modules()]
         try:
             with torch.no_grad():
-                # RGB, or e.g. RGB + trimap where the model says so.
-                channels = getattr(model, 'input_channels', 3)
                 flops = count_flops(wrapped,
                                     (torch.zeros(1, channels, *shape), ))
         finally:
             for handle in handles:
                 handle.remove()
-    return dict(flops=flops, params=count_parameters(model))
+    return dict(flops=flops, params=count_parameters(model),
+                input_channels=channels)
 
 
 def format_cell(value: Optional[float], base_value: Optional[float],

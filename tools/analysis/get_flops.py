@@ -69,9 +69,14 @@ def measure(path, shape, args):
     return result
 
 
-def paper_table(table, rows, shape, args) -> str:
+def input_shape(results, shape) -> str:
+    """The traced input, (C, H, W), C the models' input channels."""
+    return f'input shape: ({results[0]["input_channels"]}, {shape[0]}, ' \
+        f'{shape[1]})'
+
+
+def paper_table(table, rows, results) -> str:
     """The table's rows, measured, beside the paper's FLOPs and Params."""
-    results = [measure(table.config_path(key), shape, args) for key in rows]
     lines = ['| row | FLOPs (G) paper | FLOPs (G) | Params (M) paper | '
              'Params (M) |', '| --- | --- | --- | --- | --- |']
     base = results[0]
@@ -94,19 +99,21 @@ def main():
         for key in rows:
             table.row(key)
         shape = tuple(args.shape or table.flops_shape)
-        print(f'{table.title}\ninput shape: (3, {shape[0]}, {shape[1]})')
-        print(paper_table(table, rows, shape, args))
+        results = [measure(table.config_path(key), shape, args)
+                   for key in rows]
+        print(f'{table.title}\n{input_shape(results, shape)}')
+        print(paper_table(table, rows, results))
         return
     shape = tuple(args.shape or (512, 512))
     results = [measure(path, shape, args) for path in args.configs]
     if args.table:
         names = [os.path.splitext(os.path.basename(p))[0]
                  for p in args.configs]
-        print(f'input shape: (3, {shape[0]}, {shape[1]})')
+        print(input_shape(results, shape))
         print(format_table(names, results))
         return
     (path, ), (result, ) = args.configs, results
-    print(f'config: {path}\ninput shape: (3, {shape[0]}, {shape[1]})')
+    print(f'config: {path}\n{input_shape(results, shape)}')
     if result['flops'] is not None:
         print(f'FLOPs: {result["flops"] / 1e9:.2f} G')
     print(f'Params: {result["params"] / 1e6:.2f} M ({result["params"]:,})')
